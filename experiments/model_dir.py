@@ -1,0 +1,107 @@
+"""Writing a serving model directory atomically, so a running service never sees half a model."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import io
+import os
+import shutil
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import joblib
+import sklearn
+
+from experiments.data import FEATURES, sha256_bytes
+from experiments.train import TrainResult
+from service.manifest import MANIFEST_FILE, MODEL_FILE, Manifest, read_manifest
+from service.profile import sha256_file
+
+DEFAULT_MODEL_DIR = Path("models/churn")
+_RENAME_EXCHANGE = 2  # linux/fs.h
+
+
+def serialize_pipeline(result: TrainResult) -> bytes:
+    buffer = io.BytesIO()
+    joblib.dump(result.pipeline, buffer)
+    return buffer.getvalue()
+
+
+def next_version(target: Path, model_sha256: str) -> str:
+    """Same model bytes keep their version; new bytes get the next integer."""
+    try:
+        current = read_manifest(target)
+    except (OSError, ValueError):
+        return "1"
+    if current.model_sha256 == model_sha256:
+        return current.version
+    return str(int(current.version) + 1) if current.version.isdigit() else "1"
+
+
+def build_manifest(
+    result: TrainResult, model_sha256: str, profile_sha256: str, version: str, run_id: str | None
+) -> Manifest:
+    return Manifest(
+        version=version,
+        model_sha256=model_sha256,
+        profile_sha256=profile_sha256,
+        data_sha256=result.dataset.sha256,
+        features=FEATURES,
+        threshold=result.config.threshold,
+        estimator=type(result.pipeline[-1]).__name__,
+        metrics=result.metrics,
+        seed=result.config.seed,
+        config=result.config.experiment,
+        sklearn_version=sklearn.__version__,
+        created_at=datetime.now(UTC).replace(microsecond=0),
+        mlflow_run_id=run_id,
+    )
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is None:  # pragma: no cover - non-glibc platforms
+        return False
+    at_fdcwd = -100
+    result: int = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE)
+    return result == 0
+
+
+def write_model_dir(target: Path, model_bytes: bytes, manifest: Manifest) -> None:
+    """Write into a sibling temp dir, then swap it in with one rename; readers see old or new, never a mix."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        (staging / MODEL_FILE).write_bytes(model_bytes)
+        (staging / MANIFEST_FILE).write_text(manifest.to_json(), encoding="utf-8")
+        staging.chmod(0o755)
+        if not target.exists():
+            staging.rename(target)
+            return
+        if _exchange(staging, target):
+            return  # staging now holds the previous directory; removed below
+        # Fallback: two renames, leaving a moment with no directory (the service keeps its model in memory).
+        retired = staging.with_name(staging.name + ".old")  # pragma: no cover - only without renameat2
+        target.rename(retired)  # pragma: no cover
+        staging.rename(target)  # pragma: no cover
+        staging = retired  # pragma: no cover
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def export_model_dir(result: TrainResult, target: Path, profile_path: Path, run_id: str | None = None) -> Manifest:
+    model_bytes = serialize_pipeline(result)
+    model_sha256 = sha256_bytes(model_bytes)
+    manifest = build_manifest(
+        result,
+        model_sha256=model_sha256,
+        profile_sha256=sha256_file(profile_path),
+        version=next_version(target, model_sha256),
+        run_id=run_id,
+    )
+    write_model_dir(target, model_bytes, manifest)
+    return manifest

@@ -1,0 +1,72 @@
+"""The app factory: every dependency is built from settings or passed in, so tests can hand in their own."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+from fastapi import FastAPI
+
+from service.dataplane import DataPlane
+from service.middleware import RequestContextMiddleware
+from service.model_store import ModelStore
+from service.openapi import build_openapi
+from service.problems import ValidationErrorFormatter, install_problem_handlers
+from service.profile import load_profile
+from service.routes import build_router
+from service.schemas import build_request_models
+from service.settings import Settings
+
+log = logging.getLogger("churnguard")
+API_VERSION = "1.0.0"
+
+
+async def _watch(store: ModelStore, interval: float) -> None:
+    """Poll the model directory so a newly promoted model is served without a restart."""
+    while True:
+        await asyncio.sleep(interval)
+        await anyio.to_thread.run_sync(store.refresh)
+
+
+def create_app(settings: Settings, *, store: ModelStore | None = None) -> FastAPI:
+    profile, profile_sha256 = load_profile(settings.data_profile)
+    model_store = store or ModelStore(settings.model_dir, profile_sha256, tuple(profile.features))
+    models = build_request_models(profile, settings.max_batch)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await anyio.to_thread.run_sync(model_store.refresh)
+        health = model_store.health()
+        log.info("service ready" if health.healthy else "service started without a servable model", extra={
+            "model_version": health.model_version, "reason": health.reason, "model_dir": str(settings.model_dir),
+        })  # fmt: skip
+        watcher = asyncio.create_task(_watch(model_store, settings.reload_interval_seconds))
+        try:
+            yield
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+
+    app = FastAPI(
+        title="churnguard",
+        version=API_VERSION,
+        description="Churn predictions for the retention team, validated against the training data's profile.",
+        lifespan=lifespan,
+    )
+    app.include_router(build_router(models, DataPlane(model_store), model_store))
+    install_problem_handlers(app, ValidationErrorFormatter(profile))
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = build_openapi(app)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    app.state.store = model_store
+    return app

@@ -1,0 +1,123 @@
+"""The fast path: validated fields encoded straight into a numpy matrix, skipping pandas.
+
+A one-row DataFrame through ColumnTransformer costs ~15 ms of column checks; the same arithmetic on
+numpy costs microseconds. The fitted pipeline stays the reference: the encoder reads its fitted
+parameters and repeats its arithmetic exactly, and a test proves both agree on every training row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+Row = Mapping[str, Any]
+
+
+class UnsupportedPipeline(Exception):
+    """The pipeline has a step the fast encoder cannot reproduce exactly."""
+
+
+class Classifier(Protocol):
+    def predict_proba(self, X: NDArray[np.float64]) -> NDArray[np.float64]: ...
+
+
+@dataclass(frozen=True)
+class _NumericBlock:
+    columns: tuple[str, ...]
+    fill: NDArray[np.float64] | None  # SimpleImputer.statistics_
+    mean: NDArray[np.float64] | None  # StandardScaler.mean_
+    scale: NDArray[np.float64] | None  # StandardScaler.scale_
+
+    @property
+    def width(self) -> int:
+        return len(self.columns)
+
+    def encode(self, rows: Sequence[Row], out: NDArray[np.float64]) -> None:
+        values = np.array([[np.nan if r[c] is None else r[c] for c in self.columns] for r in rows], dtype=np.float64)
+        if self.fill is not None:
+            missing = np.isnan(values)
+            values[missing] = np.broadcast_to(self.fill, values.shape)[missing]
+        # Same operations, same order as StandardScaler.transform, so results agree bit for bit.
+        if self.mean is not None:
+            values -= self.mean
+        if self.scale is not None:
+            values /= self.scale
+        out[:] = values
+
+
+@dataclass(frozen=True)
+class _OneHotBlock:
+    columns: tuple[str, ...]
+    offsets: tuple[dict[Any, int], ...]  # per column: category -> output column within the block
+    width: int
+
+    def encode(self, rows: Sequence[Row], out: NDArray[np.float64]) -> None:
+        out[:] = 0.0
+        for i, row in enumerate(rows):
+            for column, offsets in zip(self.columns, self.offsets, strict=True):
+                out[i, offsets[row[column]]] = 1.0
+
+
+def _numeric_block(step: Any, columns: tuple[str, ...]) -> _NumericBlock:
+    steps = list(step.steps) if isinstance(step, Pipeline) else [("only", step)]
+    fill = mean = scale = None
+    for _, transformer in steps:
+        if isinstance(transformer, SimpleImputer) and fill is None and mean is None:
+            fill = np.asarray(transformer.statistics_, dtype=np.float64)
+        elif isinstance(transformer, StandardScaler) and mean is None and scale is None:
+            mean = None if transformer.mean_ is None or not transformer.with_mean else transformer.mean_
+            scale = None if transformer.scale_ is None or not transformer.with_std else transformer.scale_
+        else:
+            raise UnsupportedPipeline(f"numeric step {type(transformer).__name__} has no fast path")
+    return _NumericBlock(columns, fill, mean, scale)
+
+
+def _one_hot_block(encoder: OneHotEncoder, columns: tuple[str, ...]) -> _OneHotBlock:
+    if encoder.drop_idx_ is not None or getattr(encoder, "_infrequent_enabled", False):
+        raise UnsupportedPipeline("one-hot encoders with drop or infrequent categories have no fast path")
+    offsets: list[dict[Any, int]] = []
+    start = 0
+    for categories in encoder.categories_:
+        offsets.append({value: start + index for index, value in enumerate(categories.tolist())})
+        start += len(categories)
+    return _OneHotBlock(columns, tuple(offsets), start)
+
+
+class FastEncoder:
+    """Encodes validated rows exactly as the pipeline's ColumnTransformer would, then scores them."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        if len(pipeline.steps) != 2 or not isinstance(pipeline.steps[0][1], ColumnTransformer):
+            raise UnsupportedPipeline("expected Pipeline([ColumnTransformer, estimator])")
+        preprocess: ColumnTransformer = pipeline.steps[0][1]
+        self._blocks: list[_NumericBlock | _OneHotBlock] = []
+        for _, transformer, columns in preprocess.transformers_:
+            if transformer == "drop":
+                continue
+            names = tuple(columns)
+            if isinstance(transformer, OneHotEncoder):
+                self._blocks.append(_one_hot_block(transformer, names))
+            else:
+                self._blocks.append(_numeric_block(transformer, names))
+        self.width = sum(block.width for block in self._blocks)
+        self.estimator: Classifier = pipeline.steps[1][1]
+
+    def encode(self, rows: Sequence[Row]) -> NDArray[np.float64]:
+        matrix = np.empty((len(rows), self.width), dtype=np.float64)
+        start = 0
+        for block in self._blocks:
+            block.encode(rows, matrix[:, start : start + block.width])
+            start += block.width
+        return matrix
+
+    def predict_proba(self, rows: Sequence[Row]) -> NDArray[np.float64]:
+        """Probability of the positive class (churn) for each row."""
+        return np.asarray(self.estimator.predict_proba(self.encode(rows))[:, 1], dtype=np.float64)

@@ -1,0 +1,130 @@
+"""HTTP routes: translate between HTTP and the data plane, nothing more.
+
+No `from __future__ import annotations` here: FastAPI must see the request models, which are built
+from the profile at app creation, as real objects in the endpoint signatures.
+"""
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from service.dataplane import DataPlane
+from service.errors import UnsupportedMediaType
+from service.manifest import Manifest
+from service.model_store import ModelStore
+from service.schemas import BatchPrediction, HealthStatus, Liveness, Prediction, RequestModels
+
+PROBLEMS: dict[int | str, dict[str, Any]] = {status: {"description": text} for status, text in {
+    400: "Malformed JSON body.",
+    413: "Body larger than CHURN_MAX_BODY_BYTES.",
+    415: "Body is not application/json.",
+    422: "Input outside the training profile; `errors` lists every problem.",
+    500: "Unexpected error; the detail is generic and the log holds the traceback.",
+    503: "No model is loaded.",
+}.items()}  # fmt: skip
+READ_PROBLEMS: dict[int | str, dict[str, Any]] = {status: PROBLEMS[status] for status in (500, 503)}
+HEALTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    503: {"model": HealthStatus, "description": "Unhealthy; `reason` says why and what to do."},
+    500: {"description": "Unexpected error."},
+}
+
+
+def require_json(request: Request) -> None:
+    content_type = request.headers.get("content-type")
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
+        raise UnsupportedMediaType(content_type)
+
+
+def _prediction(probability: float, label: int, version: str, request_id: str, customer: BaseModel) -> Prediction:
+    customer_id = getattr(customer, "customer_id", None)
+    return Prediction(
+        prediction=1 if label else 0,
+        probability=probability,
+        model_version=version,
+        request_id=request_id,
+        customer_id=customer_id,
+    )
+
+
+def build_router(models: RequestModels, dataplane: DataPlane, store: ModelStore) -> APIRouter:
+    router = APIRouter()
+    Customer = models.customer
+    CustomerBatch = models.batch
+
+    def health_response(request: Request) -> JSONResponse:
+        store.refresh()  # stat-only unless the directory changed: picks up a restored or new model at once
+        health = store.health()
+        request.state.model_version = health.model_version
+        body = HealthStatus(
+            status="healthy" if health.healthy else "unhealthy",
+            model_loaded=health.model_loaded,
+            model_version=health.model_version,
+            reason=health.reason,
+        )
+        return JSONResponse(body.model_dump(), status_code=200 if health.healthy else 503)
+
+    @router.get("/health/live", tags=["health"], response_model=Liveness, responses={500: READ_PROBLEMS[500]})
+    async def live() -> Liveness:
+        """200 while the process serves requests. Says nothing about the model: that is readiness."""
+        return Liveness()
+
+    @router.get("/health/ready", tags=["health"], response_model=HealthStatus, responses=HEALTH_RESPONSES)
+    def ready(request: Request) -> JSONResponse:
+        """200 only when a model is loaded and its file on disk is unchanged; 503 with a reason otherwise."""
+        return health_response(request)
+
+    @router.get("/health", tags=["health"], response_model=HealthStatus, responses=HEALTH_RESPONSES)
+    def health(request: Request) -> JSONResponse:
+        """Same as /health/ready."""
+        return health_response(request)
+
+    @router.get("/model", tags=["model"], response_model=Manifest, responses=READ_PROBLEMS)
+    async def model(request: Request) -> Manifest:
+        """The serving model's manifest: version, hashes, metrics, MLflow run id, features."""
+        loaded = dataplane.model()
+        request.state.model_version = loaded.version
+        return loaded.manifest
+
+    @router.post(
+        "/predict",
+        tags=["predict"],
+        response_model=Prediction,
+        response_model_exclude_none=True,
+        responses=PROBLEMS,
+        dependencies=[Depends(require_json)],
+    )
+    async def predict(request: Request, customer: Customer) -> Prediction:  # type: ignore[valid-type]
+        """Churn prediction for one customer."""
+        scored = dataplane.score([vars(customer)])
+        request.state.model_version = scored.model_version
+        return _prediction(
+            scored.probabilities[0], scored.predictions[0], scored.model_version, request.state.request_id, customer
+        )
+
+    @router.post(
+        "/predict/batch",
+        tags=["predict"],
+        response_model=BatchPrediction,
+        response_model_exclude_none=True,
+        responses=PROBLEMS,
+        dependencies=[Depends(require_json)],
+    )
+    async def predict_batch(request: Request, batch: CustomerBatch) -> BatchPrediction:  # type: ignore[valid-type]
+        """Churn predictions for up to CHURN_MAX_BATCH customers, in order, all from one model version."""
+        customers: list[BaseModel] = batch.customers  # type: ignore[attr-defined]
+        scored = dataplane.score([vars(c) for c in customers])
+        request_id = request.state.request_id
+        request.state.model_version = scored.model_version
+        return BatchPrediction(
+            model_version=scored.model_version,
+            request_id=request_id,
+            predictions=[
+                _prediction(p, label, scored.model_version, request_id, c)
+                for p, label, c in zip(scored.probabilities, scored.predictions, customers, strict=True)
+            ],
+        )
+
+    return router

@@ -13,8 +13,10 @@ from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.special import expit
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
@@ -44,7 +46,8 @@ class _NumericBlock:
         values = np.array([[np.nan if r[c] is None else r[c] for c in self.columns] for r in rows], dtype=np.float64)
         if self.fill is not None:
             missing = np.isnan(values)
-            values[missing] = np.broadcast_to(self.fill, values.shape)[missing]
+            if missing.any():
+                values[missing] = np.broadcast_to(self.fill, values.shape)[missing]
         # Same operations, same order as StandardScaler.transform, so results agree bit for bit.
         if self.mean is not None:
             values -= self.mean
@@ -91,6 +94,32 @@ def _one_hot_block(encoder: OneHotEncoder, columns: tuple[str, ...]) -> _OneHotB
     return _OneHotBlock(columns, tuple(offsets), start)
 
 
+class _LinearScorer:
+    """Binary logistic regression as sklearn computes it (`X @ coef_.T + intercept_`, then expit), minus
+    its per-call input validation, which costs ~0.15 ms, most of a one-row prediction."""
+
+    def __init__(self, model: LogisticRegression) -> None:
+        self.coef_t = np.ascontiguousarray(model.coef_.T, dtype=np.float64)
+        self.intercept = np.asarray(model.intercept_, dtype=np.float64)
+
+    def predict_proba(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
+        positive = expit((X @ self.coef_t + self.intercept).reshape(-1))
+        return np.column_stack([1.0 - positive, positive])
+
+
+def _scorer(estimator: Any) -> Classifier:
+    if (
+        isinstance(estimator, LogisticRegression)
+        and estimator.coef_.shape[0] == 1
+        and list(estimator.classes_) == [0, 1]
+    ):
+        return _LinearScorer(estimator)
+    if list(getattr(estimator, "classes_", [])) != [0, 1]:
+        raise UnsupportedPipeline("the estimator must be a binary classifier with classes [0, 1]")
+    scorer: Classifier = estimator
+    return scorer
+
+
 class FastEncoder:
     """Encodes validated rows exactly as the pipeline's ColumnTransformer would, then scores them."""
 
@@ -108,7 +137,7 @@ class FastEncoder:
             else:
                 self._blocks.append(_numeric_block(transformer, names))
         self.width = sum(block.width for block in self._blocks)
-        self.estimator: Classifier = pipeline.steps[1][1]
+        self.estimator = _scorer(pipeline.steps[1][1])
 
     def encode(self, rows: Sequence[Row]) -> NDArray[np.float64]:
         matrix = np.empty((len(rows), self.width), dtype=np.float64)

@@ -72,7 +72,7 @@ def test_an_inconsistent_training_row_breaks_its_rule(dataset: Dataset) -> None:
     frame = dataset.frame.copy()
     dsl_row = frame.index[frame["internet_service"] == "DSL"][0]
     frame.loc[dsl_row, "tech_support"] = "No internet service"
-    with pytest.raises(ProfileRuleError, match="tech_support_needs_internet .* fails on 1 training rows"):
+    with pytest.raises(ProfileRuleError, match=r"tech_support_needs_internet .* fails on 1 training rows"):
         build_profile(dataclasses.replace(dataset, frame=frame))
 
 

@@ -64,7 +64,9 @@ def test_top_ten_percent_metrics_count_the_highest_risks() -> None:
     y_true = np.zeros(20, dtype=np.int64)
     y_true[[19, 5]] = 1  # one churner at the very top, one deep in the list
     mask = top_fraction_mask(probabilities)
-    assert mask.sum() == 2 and mask[18] and mask[19]
+    assert mask.sum() == 2
+    assert mask[18]
+    assert mask[19]
     metrics = compute_metrics(y_true, probabilities, threshold=0.5)
     assert metrics["precision_top10"] == 0.5
     assert metrics["recall_top10"] == 0.5

@@ -39,10 +39,17 @@ def build_customer_model(profile: DataProfile) -> type[BaseModel]:
     """A pydantic model with one required field per profiled feature, plus an optional `customer_id`."""
 
     def check_rules(customer: BaseModel) -> BaseModel:
-        broken = profile.violations(customer.__dict__)
+        row = customer.__dict__
+        broken = profile.violations(row)
         if broken:
             violations = [
-                {"field": rule.then.field, "rule": rule.name, "message": f"{rule.describe()}"} for rule in broken
+                {
+                    "field": rule.then.field,
+                    "rule": rule.name,
+                    "message": f"{rule.describe()}; got "
+                    + ", ".join(f"{field}={row[field]!r}" for field in rule.fields),
+                }
+                for rule in broken
             ]
             raise PydanticCustomError(CROSS_FIELD_ERROR, "cross-field rules broken", {"violations": violations})
         return customer

@@ -16,13 +16,14 @@ from service.problems import BodyTooLarge, problem_response
 access_log = logging.getLogger("churnguard.access")
 error_log = logging.getLogger("churnguard.error")
 REQUEST_ID_HEADER = "x-request-id"
-_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 def request_id_for(headers: Headers) -> str:
     # Honour a caller's id so a request can be traced across systems, but only a harmless one.
+    # fullmatch, not `^...$`: `$` also matches before a trailing newline, which would be echoed into headers.
     incoming = headers.get(REQUEST_ID_HEADER, "")
-    return incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    return incoming if _SAFE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
 
 
 class RequestContextMiddleware:

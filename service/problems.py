@@ -79,9 +79,11 @@ class ValidationErrorFormatter:
                     path = broken["field"] if prefix == "body" else f"{prefix}.{broken['field']}"
                     entries.append(FieldError(field=path, message=broken["message"], rule=broken["rule"]))
                 continue
-            message = "unknown field" if error.get("type") == "extra_forbidden" else str(error.get("msg"))
-            if error.get("type") == "missing":
-                message = "field required"
+            if error.get("type") == "extra_forbidden":
+                # No range or categories: an unknown key may share a feature's name (`tenure` beside `customers`).
+                entries.append(FieldError(field=field_path(loc), message="unknown field"))
+                continue
+            message = "field required" if error.get("type") == "missing" else str(error.get("msg"))
             entries.append(self._entry(field_path(loc), loc[-1] if loc else None, message))
         return entries
 

@@ -12,7 +12,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CHURN_", extra="forbid", frozen=True)
 
-    host: str = Field(default="127.0.0.1", description="Address to bind; loopback unless deliberately exposed.")
+    # min_length: an empty CHURN_HOST would make uvicorn (asyncio) listen on every interface.
+    host: str = Field(
+        default="127.0.0.1", min_length=1, description="Address to bind; loopback unless deliberately exposed."
+    )
     port: int = Field(default=8000, ge=0, le=65535, description="TCP port to listen on.")
     model_dir: Path = Field(default=Path("models/churn"), description="Model directory (model.joblib + manifest).")
     data_profile: Path = Field(default=Path("data_profile.json"), description="Profile requests are validated against.")

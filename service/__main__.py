@@ -13,7 +13,15 @@ def main() -> None:
     settings = Settings()
     configure_logging(settings.log_level)
     app = create_app(settings)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+    # On SIGTERM uvicorn stops accepting, lets in-flight requests finish (up to the grace period), exits 0.
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+    )
 
 
 if __name__ == "__main__":

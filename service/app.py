@@ -11,13 +11,16 @@ from typing import Any
 import anyio
 from fastapi import FastAPI
 
+from service.access import AuthMiddleware
+from service.auth import KeyRing
 from service.dataplane import DataPlane
+from service.metrics import ServiceMetrics
 from service.middleware import RequestContextMiddleware
 from service.model_store import ModelStore
 from service.openapi import build_openapi
 from service.problems import ValidationErrorFormatter, install_problem_handlers
 from service.profile import load_profile
-from service.routes import build_router
+from service.routes import build_router, protected_paths
 from service.schemas import build_request_models
 from service.settings import Settings
 
@@ -36,6 +39,12 @@ def create_app(settings: Settings, *, store: ModelStore | None = None) -> FastAP
     profile, profile_sha256 = load_profile(settings.data_profile)
     model_store = store or ModelStore(settings.model_dir, profile_sha256, tuple(profile.features))
     models = build_request_models(profile, settings.max_batch)
+    keys = KeyRing.build(
+        (k.get_secret_value() for k in settings.api_keys),
+        (k.get_secret_value() for k in settings.admin_keys),
+        settings.keys_file,
+    )
+    metrics = ServiceMetrics(model_store)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -44,6 +53,8 @@ def create_app(settings: Settings, *, store: ModelStore | None = None) -> FastAP
         log.info("service ready" if health.healthy else "service started without a servable model", extra={
             "model_version": health.model_version, "reason": health.reason, "model_dir": str(settings.model_dir),
         })  # fmt: skip
+        if not keys.enabled:
+            log.warning("no API keys configured: prediction endpoints are open", extra={"host": settings.host})
         watcher = asyncio.create_task(_watch(model_store, settings.reload_interval_seconds))
         try:
             yield
@@ -58,15 +69,23 @@ def create_app(settings: Settings, *, store: ModelStore | None = None) -> FastAP
         description="Churn predictions for the retention team, validated against the training data's profile.",
         lifespan=lifespan,
     )
-    app.include_router(build_router(models, DataPlane(model_store), model_store))
-    install_problem_handlers(app, ValidationErrorFormatter(profile))
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.include_router(build_router(models, DataPlane(model_store), model_store, metrics))
+    install_problem_handlers(app, ValidationErrorFormatter(profile), metrics)
+    # Added last = outermost: the request id, timeout, metrics and access log wrap the auth check too.
+    app.add_middleware(AuthMiddleware, keys=keys, protected=protected_paths(settings.protect_metrics))
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        timeout_seconds=settings.request_timeout_seconds,
+        metrics=metrics,
+    )
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = build_openapi(app)
+            app.openapi_schema = build_openapi(app, protected_paths(protect_metrics=True))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
     app.state.store = model_store
+    app.state.metrics = metrics
     return app

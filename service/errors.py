@@ -53,6 +53,17 @@ class ChurnError(Exception):
         return PROBLEM_TYPE_BASE + self.slug
 
 
+class Unauthorized(ChurnError):
+    status_code, title, slug = 401, "Unauthorized", "unauthorized"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": 'Bearer realm="churnguard"'})
+
+
+class Forbidden(ChurnError):
+    status_code, title, slug = 403, "Forbidden", "forbidden"
+
+
 class MalformedRequest(ChurnError):
     status_code, title, slug = 400, "Malformed Request", "malformed-request"
 
@@ -90,6 +101,13 @@ class InvalidInput(ChurnError):
 
 class ModelNotReady(ChurnError):
     status_code, title, slug = 503, "Model Not Ready", "model-not-ready"
+
+
+class RequestTimedOut(ChurnError):
+    status_code, title, slug = 504, "Request Timed Out", "request-timeout"
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the request took longer than {seconds:g} s and was abandoned; retry with a smaller batch")
 
 
 class InternalError(ChurnError):

@@ -1,7 +1,8 @@
-"""Pure ASGI middleware: request id, body-size limit, last-resort 500, and one JSON access line per request."""
+"""Pure ASGI middleware: request id, body-size limit, timeout, last-resort 500, metrics, one JSON access line."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -10,7 +11,8 @@ import uuid
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import InternalError, PayloadTooLarge
+from service.errors import InternalError, PayloadTooLarge, RequestTimedOut
+from service.metrics import ServiceMetrics
 from service.problems import BodyTooLarge, problem_response
 
 access_log = logging.getLogger("churnguard.access")
@@ -27,9 +29,11 @@ def request_id_for(headers: Headers) -> str:
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, timeout_seconds: float, metrics: ServiceMetrics) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.timeout_seconds = timeout_seconds
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -67,13 +71,25 @@ class RequestContextMiddleware:
                 # Refuse before reading a byte of an announced oversize body.
                 await problem_response(PayloadTooLarge(limit), scope["path"], request_id)(scope, receive, send_with_id)
             else:
-                await self.app(scope, receive_limited, send_with_id)
+                async with asyncio.timeout(self.timeout_seconds):
+                    await self.app(scope, receive_limited, send_with_id)
+        except TimeoutError:
+            error_log.warning("request timed out", extra={"request_id": request_id, "path": scope["path"]})
+            if response_started:
+                raise
+            await problem_response(RequestTimedOut(self.timeout_seconds), scope["path"], request_id)(
+                scope, receive, send_with_id
+            )
         except Exception:
             error_log.exception("unhandled error", extra={"request_id": request_id, "path": scope["path"]})
             if response_started:
                 raise  # too late for a clean answer; the server closes the connection
             await problem_response(InternalError(), scope["path"], request_id)(scope, receive, send_with_id)
         finally:
+            elapsed = time.perf_counter() - started_at
+            route = scope.get("route")
+            # The route template, never the raw path: unknown paths must not create unbounded label values.
+            self.metrics.observe_request(getattr(route, "path", "unmatched"), scope["method"], status, elapsed)
             access_log.info(
                 "request",
                 extra={
@@ -81,7 +97,7 @@ class RequestContextMiddleware:
                     "method": scope["method"],
                     "path": scope["path"],
                     "status": status,
-                    "latency_ms": round((time.perf_counter() - started_at) * 1000, 3),
+                    "latency_ms": round(elapsed * 1000, 3),
                     "model_version": state.get("model_version"),
                 },
             )

@@ -64,6 +64,7 @@ class Health:
     model_loaded: bool
     model_version: str | None
     reason: str | None
+    code: str = "ok"  # machine-readable reason: a bounded label set for metrics and alerts
 
 
 def load_model_dir(directory: Path, profile_sha256: str, features: tuple[str, ...]) -> LoadedModel:
@@ -140,11 +141,11 @@ class ModelStore:
         paths.append(self.directory / (current.manifest.model_file if current else "model.joblib"))
         return (FileStamp.of(self.directory), *(FileStamp.of(path) for path in paths))
 
-    def refresh(self) -> bool:
-        """Load the directory if it changed since the last attempt; True when a new model was swapped in."""
+    def refresh(self, force: bool = False) -> bool:
+        """Load the directory if it changed since the last attempt (or `force`); True when a model was swapped in."""
         with self._lock:
             fingerprint = self._fingerprint()
-            if fingerprint == self._seen:
+            if fingerprint == self._seen and not force:
                 return False
             self._seen = fingerprint
             try:
@@ -164,7 +165,7 @@ class ModelStore:
     def health(self) -> Health:
         current = self._current
         if current is None:
-            return Health(False, False, None, self._error or "no model loaded yet")
+            return Health(False, False, None, self._error or "no model loaded yet", "no_model")
         version = current.version
         stamp = FileStamp.of(current.model_path)
         if stamp is None:
@@ -172,19 +173,24 @@ class ModelStore:
                 False, True, version,
                 f"{current.model_path} was deleted; still answering from model version {version} in memory: "
                 "restore the file or promote a model",
+                "model_file_missing",
             )  # fmt: skip
         if stamp != self._verified:
             # stat said the file changed: only now pay for a hash.
             if _sha256(current.model_path) != current.manifest.model_sha256:
                 why = f"; reload failed: {self._error}" if self._error else "; a reload is pending"
                 return Health(
-                    False, True, version, f"{current.model_path} on disk is no longer model version {version}{why}"
-                )
+                    False, True, version,
+                    f"{current.model_path} on disk is no longer model version {version}{why}",
+                    "model_file_changed",
+                )  # fmt: skip
             self._verified = stamp
         if self._error is not None:
             return Health(
-                False, True, version, f"serving version {version}, but the new model was refused: {self._error}"
-            )
+                False, True, version,
+                f"serving version {version}, but the new model was refused: {self._error}",
+                "reload_failed",
+            )  # fmt: skip
         return Health(True, True, version, None)
 
 

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from typing import Any
 
 from fastapi import FastAPI
@@ -16,7 +17,7 @@ from service.errors import PROBLEM_MEDIA_TYPE, Problem
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 
 
-def build_openapi(app: FastAPI) -> dict[str, Any]:
+def build_openapi(app: FastAPI, protected: Collection[str]) -> dict[str, Any]:
     """FastAPI's document, with every error answer (health excepted) declared as problem+json."""
     spec = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
     schemas = spec.setdefault("components", {}).setdefault("schemas", {})
@@ -24,14 +25,27 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     schemas.update(schemas["Problem"].pop("$defs", {}))
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)
-    for methods in spec["paths"].values():
+    spec["components"]["securitySchemes"] = {
+        "bearer": {"type": "http", "scheme": "bearer", "description": "An API key as a bearer token."},
+        "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+    }
+    for path, methods in spec["paths"].items():
         for operation in methods.values():
-            if "health" in operation.get("tags", []):
-                continue
+            if path in protected:
+                # `{}`: keys are optional on loopback; when configured, one of the two schemes is required.
+                operation["security"] = [{"bearer": []}, {"apiKey": []}, {}]
             for status, response in operation["responses"].items():
-                if not status.startswith("2"):
-                    response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": _PROBLEM_REF}}
+                if status.startswith("2") or _is_health_body(response):
+                    continue  # health answers are plain JSON in both states
+                if "health" in operation.get("tags", []) and "content" not in response:
+                    continue
+                response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": _PROBLEM_REF}}
     return spec
+
+
+def _is_health_body(response: dict[str, Any]) -> bool:
+    schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+    return bool(schema.get("$ref", "").endswith("/HealthStatus"))
 
 
 def render(spec: dict[str, Any]) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from http import HTTPStatus
 from typing import Any, cast
 
@@ -21,6 +21,7 @@ from service.errors import (
     PayloadTooLarge,
     problem_for,
 )
+from service.metrics import ServiceMetrics
 from service.profile import CategoricalFeature, DataProfile
 from service.schemas import CROSS_FIELD_ERROR
 
@@ -88,7 +89,13 @@ class ValidationErrorFormatter:
         return entries
 
 
-def install_problem_handlers(app: FastAPI, formatter: ValidationErrorFormatter) -> None:
+def metric_field(path: str, features: Collection[str]) -> str:
+    """`customers[3].tenure` -> `tenure`; anything not a profiled feature -> `other` (bounded label values)."""
+    leaf = path.rsplit(".", 1)[-1].split("[", 1)[0]
+    return leaf if leaf in features else "other"
+
+
+def install_problem_handlers(app: FastAPI, formatter: ValidationErrorFormatter, metrics: ServiceMetrics) -> None:
     # Starlette types handlers as taking Exception; each is registered for exactly one class, hence the casts.
     async def on_churn_error(request: Request, exc: Exception) -> Response:
         return problem_response(cast(ChurnError, exc), request.url.path, _request_id(request))
@@ -114,7 +121,10 @@ def install_problem_handlers(app: FastAPI, formatter: ValidationErrorFormatter) 
             detail = next(str(e.get("ctx", {}).get("error", "")) for e in errors if e.get("type") == "json_invalid")
             error: ChurnError = MalformedRequest(f"the body is not valid JSON: {detail}")
         else:
-            error = InvalidInput(formatter.format(errors))
+            entries = formatter.format(errors)
+            for entry in entries:
+                metrics.validation_failures.labels(metric_field(entry.field, formatter.profile.features)).inc()
+            error = InvalidInput(entries)
         return problem_response(error, request.url.path, _request_id(request))
 
     app.add_exception_handler(ChurnError, on_churn_error)

@@ -9,27 +9,51 @@ from typing import Any
 import anyio
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
+from service.auth import Role
 from service.dataplane import DataPlane
 from service.errors import UnsupportedMediaType
 from service.manifest import Manifest
+from service.metrics import ServiceMetrics
 from service.model_store import ModelStore
 from service.schemas import BatchPrediction, HealthStatus, Liveness, Prediction, RequestModels
 
 PROBLEMS: dict[int | str, dict[str, Any]] = {status: {"description": text} for status, text in {
     400: "Malformed JSON body.",
+    401: "API keys are configured and the request has none, or an invalid one.",
+    403: "The key is valid but lacks the role this endpoint needs.",
     413: "Body larger than CHURN_MAX_BODY_BYTES.",
     415: "Body is not application/json.",
     422: "Input outside the training profile; `errors` lists every problem.",
     500: "Unexpected error; the detail is generic and the log holds the traceback.",
     503: "No model is loaded.",
+    504: "The request ran longer than CHURN_REQUEST_TIMEOUT_SECONDS.",
 }.items()}  # fmt: skip
-READ_PROBLEMS: dict[int | str, dict[str, Any]] = {status: PROBLEMS[status] for status in (500, 503)}
+READ_PROBLEMS: dict[int | str, dict[str, Any]] = {s: PROBLEMS[s] for s in (401, 403, 500, 503, 504)}
 HEALTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     503: {"model": HealthStatus, "description": "Unhealthy; `reason` says why and what to do."},
     500: {"description": "Unexpected error."},
+    504: {"description": "The health check itself timed out."},
 }
+ADMIN_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **HEALTH_RESPONSES,
+    **{s: PROBLEMS[s] for s in (401, 403)},
+}
+METRICS_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Prometheus text format."},
+    **{s: PROBLEMS[s] for s in (401, 403, 500, 504)},
+}
+
+
+def protected_paths(protect_metrics: bool) -> dict[str, Role]:
+    """Which paths need which role when keys are configured; health probes are never listed."""
+    paths = {"/predict": Role.PREDICT, "/predict/batch": Role.PREDICT, "/model": Role.PREDICT}
+    paths["/admin/reload"] = Role.ADMIN
+    if protect_metrics:
+        paths["/metrics"] = Role.PREDICT
+    return paths
 
 
 async def require_json(request: Request) -> None:
@@ -51,13 +75,13 @@ def _prediction(probability: float, label: int, version: str, request_id: str, c
     )
 
 
-def build_router(models: RequestModels, dataplane: DataPlane, store: ModelStore) -> APIRouter:
+def build_router(models: RequestModels, dataplane: DataPlane, store: ModelStore, metrics: ServiceMetrics) -> APIRouter:
     router = APIRouter()
     Customer = models.customer
     CustomerBatch = models.batch
 
-    def health_response(request: Request) -> JSONResponse:
-        store.refresh()  # stat-only unless the directory changed: picks up a restored or new model at once
+    def health_response(request: Request, force: bool = False) -> JSONResponse:
+        store.refresh(force)  # stat-only unless the directory changed: picks up a restored or new model at once
         health = store.health()
         request.state.model_version = health.model_version
         body = HealthStatus(
@@ -83,6 +107,16 @@ def build_router(models: RequestModels, dataplane: DataPlane, store: ModelStore)
         """Same as /health/ready."""
         return health_response(request)
 
+    @router.post("/admin/reload", tags=["admin"], response_model=HealthStatus, responses=ADMIN_RESPONSES)
+    def reload(request: Request) -> JSONResponse:
+        """Reload the model directory now (admin key); answers with the resulting health."""
+        return health_response(request, force=True)
+
+    @router.get("/metrics", tags=["monitoring"], response_class=Response, responses=METRICS_RESPONSES)
+    def metrics_endpoint() -> Response:
+        """Prometheus metrics: requests, latency, predictions, validation failures, model state."""
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
     @router.get("/model", tags=["model"], response_model=Manifest, responses=READ_PROBLEMS)
     async def model(request: Request) -> Manifest:
         """The serving model's manifest: version, hashes, metrics, MLflow run id, features."""
@@ -102,6 +136,7 @@ def build_router(models: RequestModels, dataplane: DataPlane, store: ModelStore)
         """Churn prediction for one customer."""
         scored = dataplane.score([vars(customer)])
         request.state.model_version = scored.model_version
+        metrics.count_predictions(scored.model_version, scored.predictions)
         return _prediction(
             scored.probabilities[0], scored.predictions[0], scored.model_version, request.state.request_id, customer
         )
@@ -121,6 +156,7 @@ def build_router(models: RequestModels, dataplane: DataPlane, store: ModelStore)
 
         def answer() -> tuple[str, bytes]:
             scored = dataplane.score([vars(c) for c in customers])
+            metrics.count_predictions(scored.model_version, scored.predictions)
             # Our own values, already typed: construct without re-validating 10,000 rows.
             predictions = [
                 Prediction.model_construct(
@@ -138,7 +174,8 @@ def build_router(models: RequestModels, dataplane: DataPlane, store: ModelStore)
             return scored.model_version, body.model_dump_json(exclude_none=True).encode()
 
         # A full batch takes tens of milliseconds: off the event loop, so probes and single predictions flow.
-        version, body = await anyio.to_thread.run_sync(answer)
+        # abandon_on_cancel: on a timeout the request answers 504 at once; the thread's result is discarded.
+        version, body = await anyio.to_thread.run_sync(answer, abandon_on_cancel=True)
         request.state.model_version = version
         return Response(body, media_type="application/json")
 

@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BeforeValidator, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _split_keys(value: object) -> object:
+    """`CHURN_API_KEYS=k1,k2`: a comma-separated list, not JSON."""
+    return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+
+
+Keys = Annotated[tuple[SecretStr, ...], NoDecode, BeforeValidator(_split_keys)]
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class Settings(BaseSettings):
@@ -23,7 +41,38 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=8 * 1024 * 1024, ge=1024, description="Largest request body accepted, in bytes (413 above)."
     )
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Log threshold.")
+    log_level: Annotated[
+        Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(lambda v: v.upper() if isinstance(v, str) else v)
+    ] = Field(default="INFO", description="Log threshold (any case).")
     reload_interval_seconds: float = Field(
         default=1.0, gt=0, le=3600, description="How often the model directory is checked for a new model."
     )
+    api_keys: Keys = Field(default=(), description="Keys allowed to predict (comma-separated). Never logged.")
+    admin_keys: Keys = Field(default=(), description="Keys allowed to predict and to administer (reload).")
+    keys_file: Path | None = Field(
+        default=None, description="File of `predict|admin SHA256HEX` lines, so the host never holds plain keys."
+    )
+    allow_unauthenticated: bool = Field(
+        default=False, description="Explicit opt-out: serve without keys on a non-loopback address."
+    )
+    protect_metrics: bool = Field(default=False, description="Require a key for /metrics too.")
+    request_timeout_seconds: float = Field(
+        default=30.0, gt=0, le=600, description="Longest a request may run before a 504 problem answer."
+    )
+    shutdown_grace_seconds: int = Field(
+        default=20, gt=0, le=600, description="On SIGTERM: how long in-flight requests get to finish."
+    )
+
+    @property
+    def auth_configured(self) -> bool:
+        return bool(self.api_keys or self.admin_keys or self.keys_file)
+
+    @model_validator(mode="after")
+    def _refuse_open_exposure(self) -> Settings:
+        # Safe default: keyless serving is only for loopback, unless someone opts out in writing.
+        if not is_loopback(self.host) and not self.auth_configured and not self.allow_unauthenticated:
+            raise ValueError(
+                f"CHURN_HOST={self.host} is reachable from other machines but no API keys are set: set "
+                "CHURN_API_KEYS / CHURN_ADMIN_KEYS / CHURN_KEYS_FILE, or CHURN_ALLOW_UNAUTHENTICATED=true"
+            )
+        return self

@@ -41,11 +41,21 @@ def test_every_field_is_read_from_its_churn_variable(monkeypatch: pytest.MonkeyP
         "CHURN_MAX_BODY_BYTES": "4096",
         "CHURN_LOG_LEVEL": "DEBUG",
         "CHURN_RELOAD_INTERVAL_SECONDS": "0.5",
+        "CHURN_API_KEYS": "p1, p2",
+        "CHURN_ADMIN_KEYS": "a1",
+        "CHURN_KEYS_FILE": str(tmp_path / "keys"),
+        "CHURN_ALLOW_UNAUTHENTICATED": "true",
+        "CHURN_PROTECT_METRICS": "true",
+        "CHURN_REQUEST_TIMEOUT_SECONDS": "2.5",
+        "CHURN_SHUTDOWN_GRACE_SECONDS": "7",
     }
     for name, value in values.items():
         monkeypatch.setenv(name, value)
     settings = Settings()
-    assert settings.model_dump() == {
+    dumped = settings.model_dump()
+    assert [k.get_secret_value() for k in dumped.pop("api_keys")] == ["p1", "p2"]
+    assert [k.get_secret_value() for k in dumped.pop("admin_keys")] == ["a1"]
+    assert dumped == {
         "host": "0.0.0.0",  # noqa: S104
         "port": 9001,
         "model_dir": tmp_path / "m",
@@ -54,6 +64,11 @@ def test_every_field_is_read_from_its_churn_variable(monkeypatch: pytest.MonkeyP
         "max_body_bytes": 4096,
         "log_level": "DEBUG",
         "reload_interval_seconds": 0.5,
+        "keys_file": tmp_path / "keys",
+        "allow_unauthenticated": True,
+        "protect_metrics": True,
+        "request_timeout_seconds": 2.5,
+        "shutdown_grace_seconds": 7,
     }
     assert set(values) == {f"CHURN_{name.upper()}" for name in Settings.model_fields}
 

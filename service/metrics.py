@@ -1,0 +1,77 @@
+"""Prometheus metrics. A registry per app (tests build many apps); model state is read at scrape time,
+so `/metrics` can never show a stale readiness."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from service.model_store import ModelStore
+
+# /predict is ~1 ms, a full batch ~0.5 s: buckets span both, with resolution around the 250 ms alert.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+REASON_CODES = ("no_model", "model_file_missing", "model_file_changed", "reload_failed")
+
+
+class _ModelStateCollector(Collector):
+    def __init__(self, store: ModelStore) -> None:
+        self.store = store
+
+    def collect(self) -> Iterator[Metric]:
+        health = self.store.health()
+        current = self.store.current
+        ready = GaugeMetricFamily("churn_model_ready", "1 when a model is loaded and its file is intact, else 0")
+        ready.add_metric([], 1.0 if health.healthy else 0.0)
+        yield ready
+        reason = GaugeMetricFamily(
+            "churn_model_not_ready_reason", "1 for the reason the model is not ready", labels=["reason"]
+        )
+        for code in REASON_CODES:
+            reason.add_metric([code], 1.0 if health.code == code else 0.0)
+        yield reason
+        info = GaugeMetricFamily("churn_model_info", "The serving model", labels=["version", "mlflow_run_id"])
+        present = GaugeMetricFamily("churn_model_artifact_present", "1 while the served model.joblib is on disk")
+        loaded = GaugeMetricFamily("churn_model_last_load_timestamp_seconds", "When the serving model was loaded")
+        if current is not None:
+            info.add_metric([current.version, current.manifest.mlflow_run_id or ""], 1.0)
+            present.add_metric([], 1.0 if current.model_path.exists() else 0.0)
+            loaded.add_metric([], current.loaded_at.timestamp())
+        else:
+            present.add_metric([], 0.0)
+        yield from (info, present, loaded)
+
+
+class ServiceMetrics:
+    def __init__(self, store: ModelStore) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "churn_http_requests", "HTTP requests", ["route", "method", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "churn_http_request_duration_seconds",
+            "HTTP request latency",
+            ["route", "method"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.predictions = Counter(
+            "churn_predictions", "Predictions served", ["model_version", "outcome"], registry=self.registry
+        )
+        self.validation_failures = Counter(
+            "churn_validation_failures", "Invalid input fields, by field", ["field"], registry=self.registry
+        )
+        self.registry.register(_ModelStateCollector(store))
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        self.requests.labels(route, method, str(status)).inc()
+        self.latency.labels(route, method).observe(seconds)
+
+    def count_predictions(self, version: str, predictions: list[int]) -> None:
+        churn = sum(predictions)
+        if churn:
+            self.predictions.labels(version, "churn").inc(churn)
+        if len(predictions) - churn:
+            self.predictions.labels(version, "stay").inc(len(predictions) - churn)

@@ -2,18 +2,50 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
+import sys
+from types import FrameType
+
 import uvicorn
+from pydantic import ValidationError
 
 from service.app import create_app
+from service.auth import KeyFileError
 from service.logs import configure_logging
+from service.profile import ProfileError
 from service.settings import Settings
+
+EXIT_CONFIG = 2
+
+
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    # uvicorn drains in-flight requests, then re-raises the signal it caught; ending here makes a
+    # completed graceful shutdown exit 0. os._exit, not SystemExit: a batch thread abandoned after the
+    # grace period must not keep the process alive.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def main() -> None:
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        # One readable line per problem for `kubectl logs`, not a traceback.
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"]) or "settings"
+            print(f"churnguard: refusing to start: {where}: {error['msg']}", file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG) from None
     configure_logging(settings.log_level)
-    app = create_app(settings)
-    # On SIGTERM uvicorn stops accepting, lets in-flight requests finish (up to the grace period), exits 0.
+    try:
+        app = create_app(settings)
+    except (ProfileError, KeyFileError) as exc:
+        logging.getLogger("churnguard").critical("refusing to start: %s", exc)
+        raise SystemExit(EXIT_CONFIG) from None
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
         app,
         host=settings.host,

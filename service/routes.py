@@ -58,6 +58,8 @@ def protected_paths(protect_metrics: bool) -> dict[str, Role]:
 
 async def require_json(request: Request) -> None:
     # async: a sync dependency would cost a threadpool hop on every request.
+    if not await request.body():
+        return  # no body, no media type to judge: validation answers 422 "field required"
     content_type = request.headers.get("content-type")
     media = (content_type or "").split(";", 1)[0].strip().lower()
     if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):

@@ -6,21 +6,29 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model, model_validator
+from pydantic.config import JsonDict
 from pydantic_core import PydanticCustomError
 
-from service.profile import CategoricalFeature, DataProfile, Feature, IntegerFeature
+from service.profile import CategoricalFeature, Condition, DataProfile, Feature, IntegerFeature, Rule
 
 CROSS_FIELD_ERROR = "cross_field_rule"
 CUSTOMER_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+
+
+def _whole_float_to_int(value: Any) -> Any:
+    # JSON Schema counts 18.0 as an integer, so the contract must too; 18.5, true and "18" stay refused.
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def _field_type(spec: Feature) -> Any:
     if isinstance(spec, CategoricalFeature):
         kind: Any = Literal[spec.allowed]  # a tuple subscript spreads into Literal["a", "b", ...]
     elif isinstance(spec, IntegerFeature):
-        # strict: 1.0, true and "1" are not integers.
-        kind = Annotated[int, Field(strict=True, ge=spec.min, le=spec.max)]
+        # strict: 0.5, true and "1" are not integers. The inner Annotated keeps minimum/maximum in the schema.
+        kind = Annotated[
+            Annotated[int, Field(strict=True, ge=spec.min, le=spec.max)], BeforeValidator(_whole_float_to_int)
+        ]
     else:
         # strict: true and "12" are not numbers; allow_inf_nan=False refuses NaN and Infinity.
         kind = Annotated[float, Field(strict=True, ge=spec.min, le=spec.max, allow_inf_nan=False)]
@@ -62,12 +70,27 @@ def build_customer_model(profile: DataProfile) -> type[BaseModel]:
         Field(default=None, pattern=CUSTOMER_ID_PATTERN, description="Caller's id, echoed back in the answer."),
     )
     rules = "; ".join(rule.describe() for rule in profile.rules)
+    schema_extra: JsonDict = {
+        "description": f"Cross-field rules: {rules}.",
+        "allOf": [_rule_schema(rule) for rule in profile.rules],
+    }
     return create_model(
         "Customer",
-        __config__=ConfigDict(extra="forbid", json_schema_extra={"description": f"Cross-field rules: {rules}."}),
+        __config__=ConfigDict(extra="forbid", json_schema_extra=schema_extra),
         __validators__={"check_rules": model_validator(mode="after")(check_rules)},  # type: ignore[dict-item]
         **fields,
     )
+
+
+def _condition_schema(condition: Condition) -> JsonDict:
+    value: JsonDict = {"type": "null"} if condition.is_null else {"const": condition.equals}
+    return {"properties": {condition.field: value}, "required": [condition.field]}
+
+
+def _rule_schema(rule: Rule) -> JsonDict:
+    """`when` exactly when `then`, in JSON Schema: clients and fuzzers see the rule, not just the fields."""
+    then = _condition_schema(rule.then)
+    return {"if": _condition_schema(rule.when), "then": then, "else": {"not": then}}
 
 
 def build_batch_model(customer: type[BaseModel], max_batch: int) -> type[BaseModel]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -103,8 +102,8 @@ def test_health_follows_the_model_file_in_a_real_process(
     assert body["status"] == "healthy"
 
     process.terminate()
-    # uvicorn shuts down gracefully, then re-raises the signal so the exit status still says SIGTERM.
-    assert process.wait(timeout=10) == -signal.SIGTERM
+    # uvicorn shuts down gracefully; a completed graceful shutdown exits 0.
+    assert process.wait(timeout=10) == 0
     # Every stderr line is one JSON object; the three /health requests each left one access line.
     lines = [json.loads(line) for line in stderr_path.read_text().splitlines()]
     access = [line for line in lines if line["logger"] == "churnguard.access" and line["path"] == "/health"]

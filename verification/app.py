@@ -1,0 +1,16 @@
+"""The committed service, built in process the way `python -m service` builds it, for the in-process checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from service.app import create_app
+from service.settings import Settings
+from verification.paths import MODEL_DIR, PROFILE
+
+
+def committed_app(model_dir: Path = MODEL_DIR, profile: Path = PROFILE) -> FastAPI:
+    # An hour between background reloads: the checks drive reloads through requests, not a timer.
+    return create_app(Settings(model_dir=model_dir, data_profile=profile, reload_interval_seconds=3600))

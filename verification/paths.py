@@ -1,0 +1,15 @@
+"""The committed artefacts the checks verify, as absolute paths, so a check runs the same from any directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OPENAPI = ROOT / "openapi.json"
+PROFILE = ROOT / "data_profile.json"
+MODEL_DIR = ROOT / "models" / "churn"
+REQUIREMENTS_IN = ROOT / "requirements.in"
+REQUIREMENTS_TXT = ROOT / "requirements.txt"
+REPORT = ROOT / "verification-report.json"
+# Where the project's own Python lives: the import scan reads these, and these names are first-party.
+SOURCE_DIRS = ("service", "experiments", "verification", "tests", "benchmarks")

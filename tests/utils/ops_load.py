@@ -1,0 +1,90 @@
+"""Load for the operations tests: raw HTTP/1.1 keep-alive clients on asyncio (one connection each, like
+benchmarks/predict.py), and the server's resident memory read from /proc."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tests.utils.ops_processes import HOST
+
+REQUEST_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class Reply:
+    worker: int
+    item: int  # which request body (e.g. which customer) was sent
+    sent: float  # time.monotonic()
+    received: float
+    status: int  # 0: no HTTP answer at all (connection error or timeout); `body` then holds the error
+    body: bytes
+
+
+def http_request(method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None) -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {HOST}", f"Content-Length: {len(body)}"]
+    if body:
+        lines.append("Content-Type: application/json")
+    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> tuple[int, bytes]:
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    status = int(lines[0].split(b" ", 2)[1])
+    lengths = [int(line.split(b":", 1)[1]) for line in lines if line.lower().startswith(b"content-length:")]
+    if len(lengths) != 1:
+        raise ValueError(f"expected one Content-Length in {head!r}")
+    return status, await reader.readexactly(lengths[0])
+
+
+async def _worker(
+    port: int, worker: int, requests: list[bytes], keep_going: Callable[[], bool], on_reply: Callable[[Reply], None]
+) -> None:
+    """Send `requests` round robin on one keep-alive connection while `keep_going()`; reconnect after an error."""
+    connection: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+    count = 0
+    try:
+        while keep_going():
+            item = (worker + count * 7) % len(requests)  # each worker walks the items in its own order
+            count += 1
+            sent = time.monotonic()
+            try:
+                async with asyncio.timeout(REQUEST_TIMEOUT):
+                    if connection is None:
+                        connection = await asyncio.open_connection(HOST, port)
+                    status, body = await _exchange(*connection, requests[item])
+            except (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
+                status, body = 0, repr(exc).encode()
+                if connection is not None:
+                    connection[1].close()
+                    connection = None
+            on_reply(Reply(worker, item, sent, time.monotonic(), status, body))
+    finally:
+        if connection is not None:
+            connection[1].close()
+            await connection[1].wait_closed()
+
+
+async def run_load(
+    port: int,
+    concurrency: int,
+    requests: list[bytes],
+    keep_going: Callable[[], bool],
+    on_reply: Callable[[Reply], None],
+) -> None:
+    """`concurrency` connections sending `requests` until `keep_going()` turns false; every reply to `on_reply`."""
+    await asyncio.gather(*(_worker(port, w, requests, keep_going, on_reply) for w in range(concurrency)))
+
+
+def rss_kib(pid: int) -> int:
+    """Resident set size of `pid` in KiB (VmRSS in /proc/PID/status)."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for process {pid}")

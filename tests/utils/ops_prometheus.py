@@ -1,0 +1,120 @@
+"""Prometheus for the tests: promtool (or a failure saying how to install it), and a real Prometheus on a free
+loopback port, configured from monitoring/prometheus.yml with the target and intervals changed."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import subprocess
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.utils.ops_processes import HOST, STARTUP_SECONDS, answers, free_port, stop, wait_for
+from tests.utils.profile import ROOT
+
+MONITORING = ROOT / "monitoring"
+CONFIG = MONITORING / "prometheus.yml"
+RULES = MONITORING / "alerts.yml"
+RULE_TESTS = MONITORING / "tests" / "alerts_test.yml"
+INSTALL_HINT = (
+    "Debian's `prometheus` package provides it: apt-get update && apt-get install -y --no-install-recommends "
+    "prometheus (.ci/run installs it on CI)"
+)
+
+
+def tool(name: str) -> str:
+    """The path of `promtool` or `prometheus`; the test fails (never skips) when it is missing."""
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"`{name}` is not installed. {INSTALL_HINT}", pytrace=False)
+    return path
+
+
+def promtool(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [tool("promtool"), *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def load_yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def derived_config(target_port: int, interval: str) -> dict[str, Any]:
+    """monitoring/prometheus.yml for a test: the same job and rule file, the target on `target_port`, scrape
+    and evaluation every `interval`, and no Alertmanager (alerts are read from Prometheus' own API)."""
+    config: dict[str, Any] = load_yaml(CONFIG)
+    config["global"] = {**config["global"], "scrape_interval": interval, "evaluation_interval": interval}
+    config["rule_files"] = [str((CONFIG.parent / name).resolve()) for name in config["rule_files"]]
+    config.pop("alerting", None)
+    (job,) = config["scrape_configs"]
+    job["static_configs"] = [{"targets": [f"{HOST}:{target_port}"]}]
+    return config
+
+
+class Prometheus:
+    def __init__(self, port: int) -> None:
+        self.port = port
+
+    def api(self, path: str, **params: str) -> Any:
+        query = f"?{urllib.parse.urlencode(params)}" if params else ""
+        answer = answers(self.port, f"/api/v1/{path}{query}")
+        assert answer is not None, f"Prometheus stopped answering on port {self.port}"
+        assert answer.status == 200, answer.body
+        body = json.loads(answer.body)
+        assert body["status"] == "success", body
+        return body["data"]
+
+    def alerts(self, name: str) -> list[dict[str, Any]]:
+        """Active alerts (pending or firing) called `name`."""
+        return [alert for alert in self.api("alerts")["alerts"] if alert["labels"]["alertname"] == name]
+
+    def value(self, expr: str) -> float | None:
+        """The single value of an instant query, or None when it returns nothing."""
+        result = self.api("query", query=expr)["result"]
+        assert len(result) <= 1, result
+        return float(result[0]["value"][1]) if result else None
+
+
+@contextlib.contextmanager
+def running_prometheus(config: dict[str, Any], work: Path) -> Iterator[Prometheus]:
+    """A real Prometheus on a free loopback port, its data in `work`; ready or the test fails; always stopped."""
+    work.mkdir(parents=True, exist_ok=True)
+    config_file = work / "prometheus.yml"
+    config_file.write_text(yaml.safe_dump(config), encoding="utf-8")
+    checked = promtool("check", "config", config_file)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    port = free_port()
+    log = work / "prometheus.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [
+                tool("prometheus"),
+                f"--config.file={config_file}",
+                f"--storage.tsdb.path={work / 'data'}",
+                f"--web.listen-address={HOST}:{port}",
+                "--log.level=warn",
+            ],
+            cwd=work,
+            stdin=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+
+        def ready() -> bool:
+            assert process.poll() is None, f"prometheus exited: {log.read_text(errors='replace')}"
+            answer = answers(port, "/-/ready")
+            return answer is not None and answer.status == 200
+
+        wait_for(ready, STARTUP_SECONDS, "Prometheus to be ready")
+        yield Prometheus(port)
+    finally:
+        stop(process)

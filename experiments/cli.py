@@ -1,17 +1,19 @@
-"""Command line: `profile` regenerates data_profile.json; `train` fits a config and writes a model directory."""
+"""Command line, the data team's workflow: run, audit, compare, reproduce, promote (and roll back); profile.
+
+The MLflow-backed commands import their modules only when called: `import mlflow` costs seconds, and
+`profile` (and the test fixtures that import this module) should not pay for it.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from experiments.config import load_config
 from experiments.data import DEFAULT_DATA_PATH, DEFAULT_DATA_SHA256, load_dataset
-from experiments.model_dir import DEFAULT_MODEL_DIR, export_model_dir
+from experiments.model_dir import DEFAULT_MODEL_DIR
 from experiments.profile import DEFAULT_PROFILE_PATH, build_profile, write_profile
-from experiments.train import train
 
 DEFAULT_CONFIG = Path("experiments/configs/baseline.toml")
 
@@ -30,16 +32,76 @@ def _profile(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train(args: argparse.Namespace) -> int:
-    result = train(load_config(args.config))
-    manifest = export_model_dir(result, args.output, args.profile)
-    print(json.dumps({"model_dir": str(args.output), "version": manifest.version, "metrics": manifest.metrics}))
+def _run(args: argparse.Namespace) -> int:
+    from experiments.runs import run_experiment  # noqa: PLC0415 - see the module docstring
+    from experiments.store import Store  # noqa: PLC0415
+
+    store = Store.at(args.tracking_uri)
+    outcome = run_experiment(store, args.config)
+    print(outcome.summary())
+    print(f"store: {store.uri}")
+    return 0 if outcome.audit.passed else 1
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from experiments.audit import audit_run  # noqa: PLC0415
+    from experiments.store import Store  # noqa: PLC0415
+
+    report = audit_run(Store.at(args.tracking_uri), args.run_id)
+    print(report.verdict())
+    return 0 if report.passed else 1
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from experiments.compare import UncontrolledComparison, compare  # noqa: PLC0415
+    from experiments.store import Store  # noqa: PLC0415
+
+    try:
+        comparison = compare(Store.at(args.tracking_uri), args.baseline, args.variant, args.resamples)
+    except UncontrolledComparison as exc:
+        print(f"refused: {exc}")
+        return 1
+    print(comparison.table())
+    audits = (comparison.baseline.audit, comparison.variant.audit)
+    for report in audits:
+        print(report.verdict())
+    return 0 if all(report.passed for report in audits) else 1
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    from experiments.reproduce import reproduce  # noqa: PLC0415
+    from experiments.store import Store  # noqa: PLC0415
+
+    reproduction = reproduce(Store.at(args.tracking_uri), args.run_id)
+    print(reproduction.table())
+    return 0 if reproduction.passed else 1
+
+
+def _promote(args: argparse.Namespace) -> int:
+    from experiments.promote import PromotionRefused, promote, rollback  # noqa: PLC0415
+    from experiments.store import Store  # noqa: PLC0415
+
+    if args.rollback == (args.run_id is not None):
+        print("give a RUN_ID to promote, or --rollback (not both)")
+        return 2
+    store = Store.at(args.tracking_uri)
+    try:
+        if args.rollback:
+            done = rollback(store, args.model_dir, args.profile, args.model_name)
+        else:
+            done = promote(store, args.run_id, args.model_dir, args.profile, args.model_name)
+    except PromotionRefused as exc:
+        print(f"refused: {exc}")
+        return 1
+    print(done.summary())
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m experiments", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m experiments", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
+    store = argparse.ArgumentParser(add_help=False)
+    store.add_argument("--tracking-uri", help="MLflow store (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)")
 
     profile = commands.add_parser("profile", help="regenerate data_profile.json from the training data")
     profile.add_argument("--data", type=Path, default=DEFAULT_DATA_PATH)
@@ -48,15 +110,44 @@ def build_parser() -> argparse.ArgumentParser:
     profile.add_argument("--check", action="store_true", help="exit 1 if the committed profile is stale")
     profile.set_defaults(handler=_profile)
 
-    train_cmd = commands.add_parser("train", help="train a config and write a serving model directory")
-    train_cmd.add_argument("config", type=Path, nargs="?", default=DEFAULT_CONFIG)
-    train_cmd.add_argument("--output", type=Path, default=DEFAULT_MODEL_DIR)
-    train_cmd.add_argument("--profile", type=Path, default=DEFAULT_PROFILE_PATH)
-    train_cmd.set_defaults(handler=_train)
+    run = commands.add_parser("run", parents=[store], help="train a config, log it to MLflow, audit the run")
+    run.add_argument("config", type=Path, nargs="?", default=DEFAULT_CONFIG)
+    run.set_defaults(handler=_run)
+
+    audit = commands.add_parser("audit", parents=[store], help="check a run's params, metrics and data hash")
+    audit.add_argument("run_id")
+    audit.set_defaults(handler=_audit)
+
+    comparison = commands.add_parser("compare", parents=[store], help="a controlled baseline-vs-variant experiment")
+    comparison.add_argument("baseline", type=Path)
+    comparison.add_argument("variant", type=Path)
+    comparison.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    comparison.set_defaults(handler=_compare)
+
+    repro = commands.add_parser("reproduce", parents=[store], help="re-run a run's logged config; must match exactly")
+    repro.add_argument("run_id")
+    repro.set_defaults(handler=_reproduce)
+
+    promote = commands.add_parser("promote", parents=[store], help="serve an audited run (or --rollback)")
+    promote.add_argument("run_id", nargs="?")
+    promote.add_argument("--rollback", action="store_true", help="serve the previous champion again")
+    promote.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR)
+    promote.add_argument("--profile", type=Path, default=DEFAULT_PROFILE_PATH)
+    promote.add_argument("--model-name", default="churn", help="registered model name (default churn)")
+    promote.set_defaults(handler=_promote)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = args.handler
-    return int(handler(args))
+    try:
+        return int(handler(args))
+    except Exception as exc:
+        # A store that cannot answer (unknown run id, unreachable server) or a run without what the command
+        # needs is a usage error with a message, not a traceback. Anything else is a bug: re-raised.
+        mlflow_errors = sys.modules.get("mlflow.exceptions")
+        if isinstance(exc, LookupError) or (mlflow_errors and isinstance(exc, mlflow_errors.MlflowException)):
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        raise

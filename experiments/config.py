@@ -1,4 +1,4 @@
-"""The experiment config: one typed object, loaded from TOML, that drives a whole training run."""
+"""The experiment config: one typed object, loaded from TOML (or YAML), that drives a whole training run."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # Estimators a config may name. An allow-list, so a config file cannot import arbitrary code.
 ESTIMATORS: dict[str, str] = {
@@ -15,6 +16,9 @@ ESTIMATORS: dict[str, str] = {
     "GradientBoostingClassifier": "sklearn.ensemble",
     "HistGradientBoostingClassifier": "sklearn.ensemble",
 }
+# Sections a controlled experiment may vary. Seed, split and data stay fixed, so both arms of a
+# comparison are scored on the very same test rows (the paired bootstrap depends on it).
+FACTOR_ROOTS = ("threshold", "preprocessing", "estimator")
 
 
 class _Strict(BaseModel):
@@ -44,6 +48,13 @@ class EstimatorConfig(_Strict):
     ]
     params: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("params")
+    @classmethod
+    def _seed_is_the_only_randomness(cls, params: dict[str, Any]) -> dict[str, Any]:
+        if "random_state" in params:
+            raise ValueError("remove random_state: the estimator takes the config's one `seed`")
+        return params
+
 
 class PromotionConfig(_Strict):
     """Floors a run's held-out metrics must clear before it may serve."""
@@ -53,7 +64,13 @@ class PromotionConfig(_Strict):
 
 
 class ExperimentConfig(_Strict):
-    experiment: str = Field(min_length=1)
+    experiment: str = Field(min_length=1, max_length=200, description="MLflow experiment the run is logged in.")
+    name: str | None = Field(default=None, min_length=1, max_length=100, description="This config; the run name.")
+    description: str = Field(default="", max_length=1000)
+    factor: tuple[str, ...] = Field(
+        default=(),
+        description="Settings (dotted paths) this config varies against its baseline; `compare` checks them.",
+    )
     seed: int = Field(ge=0, le=2**32 - 1)
     threshold: float = Field(default=0.5, gt=0.0, lt=1.0)
     data: DataConfig
@@ -62,7 +79,22 @@ class ExperimentConfig(_Strict):
     estimator: EstimatorConfig
     promotion: PromotionConfig
 
+    @field_validator("factor")
+    @classmethod
+    def _factor_names_model_settings(cls, factor: tuple[str, ...]) -> tuple[str, ...]:
+        for setting in factor:
+            if setting.split(".")[0] not in FACTOR_ROOTS or "" in setting.split("."):
+                raise ValueError(f"factor {setting!r} must be a dotted path under one of {', '.join(FACTOR_ROOTS)}")
+        if len(set(factor)) != len(factor):
+            raise ValueError("factor lists a setting twice")
+        return factor
+
+
+def parse_config(text: str, suffix: str = ".toml") -> ExperimentConfig:
+    """A config from its file's text; `suffix` picks the format (.toml, .yaml or .yml)."""
+    data: Any = yaml.safe_load(text) if suffix in (".yaml", ".yml") else tomllib.loads(text)
+    return ExperimentConfig.model_validate(data)
+
 
 def load_config(path: Path) -> ExperimentConfig:
-    with path.open("rb") as handle:
-        return ExperimentConfig.model_validate(tomllib.load(handle))
+    return parse_config(path.read_text(encoding="utf-8"), path.suffix)

@@ -10,9 +10,10 @@ import shutil
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-import joblib
 import sklearn
+from joblib.numpy_pickle import NumpyPickler
 
 from experiments.data import FEATURES, sha256_bytes
 from experiments.train import TrainResult
@@ -23,9 +24,28 @@ DEFAULT_MODEL_DIR = Path("models/churn")
 _RENAME_EXCHANGE = 2  # linux/fs.h
 
 
+class _CanonicalPickler(NumpyPickler):  # type: ignore[misc] # joblib is untyped
+    """joblib's own pickler (the file stays a plain `joblib.load`-able one), writing each string once per
+    *value*: pickle shares a string only when it is the same object, and which strings are the same object
+    depends on how the model came to be in memory (freshly trained, or loaded back from MLflow, and even
+    on what the process did before). Shared by value, the bytes depend on the model's values alone."""
+
+    def __init__(self, handle: io.BytesIO) -> None:
+        super().__init__(handle)
+        self._strings: dict[str, str] = {}  # also keeps them alive while the memo refers to them by id
+
+    def save(self, obj: Any) -> None:
+        if type(obj) is str:
+            obj = self._strings.setdefault(obj, obj)
+        super().save(obj)
+
+
 def serialize_pipeline(result: TrainResult) -> bytes:
+    """The model file's bytes, independent of string identity: `promote` of a logged logistic-regression
+    pipeline writes exactly what `train` would have. (Tree models loaded back from skops still differ from
+    the freshly trained object in other internals, so their bytes differ; each path stays deterministic.)"""
     buffer = io.BytesIO()
-    joblib.dump(result.pipeline, buffer)
+    _CanonicalPickler(buffer).dump(result.pipeline)
     return buffer.getvalue()
 
 
@@ -53,7 +73,7 @@ def build_manifest(
         estimator=type(result.pipeline[-1]).__name__,
         metrics=result.metrics,
         seed=result.config.seed,
-        config=result.config.experiment,
+        config=result.config.name or result.config.experiment,  # the config's name, e.g. "baseline"
         sklearn_version=sklearn.__version__,
         created_at=datetime.now(UTC).replace(microsecond=0),
         mlflow_run_id=run_id,

@@ -1,0 +1,75 @@
+"""Fixtures for the experiment tests (a plugin: `pytest_plugins = ["tests.exp_fixtures"]`): a private MLflow
+store per test, and config files to run.
+
+A fresh MLflow SQLite store runs its schema migrations (~3 s). One migrated, empty database is built per
+session and copied for each test, so every test still gets its own store, at ~0.1 s.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import mlflow
+import pytest
+
+from experiments.store import Store
+from tests.conftest import ROOT
+
+CONFIGS = ROOT / "experiments" / "configs"
+DATA_PATH = ROOT / "data" / "telco_customer_churn.csv"
+
+
+@pytest.fixture(scope="session")
+def _empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    database = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
+    Store(f"sqlite:///{database}").client.search_experiments()  # creates and migrates the schema
+    return database
+
+
+@pytest.fixture
+def store(tmp_path: Path, _empty_store: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
+    """A private SQLite store with its artifacts beside it; the default URI points here too, so nothing a
+    test does can reach the developer's own `mlflow.db`."""
+    directory = tmp_path / "mlflow"
+    directory.mkdir()
+    shutil.copyfile(_empty_store, directory / "mlflow.db")
+    uri = f"sqlite:///{directory / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    yield Store.at(uri)
+    while mlflow.active_run() is not None:  # a failed test must not leave a run open for the next one
+        mlflow.end_run()
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def make_config(tmp_path: Path) -> Callable[..., Path]:
+    """`make_config("logreg_c01", C="0.5")`: a shipped config, adjusted, written to this test's tmp_path."""
+
+    def make(source: str = "baseline", **replacements: str) -> Path:
+        return write_config(tmp_path, source, **replacements)
+
+    return make
+
+
+def write_config(directory: Path, source: str = "baseline", **replacements: str) -> Path:
+    """A copy of a shipped config, with its data path made absolute and `old=new` line replacements.
+
+    Keys are the text before ` = ` on a line (e.g. `C`, `seed`, `name`); values are TOML literals.
+    """
+    lines = (CONFIGS / f"{source}.toml").read_text(encoding="utf-8").splitlines()
+    out = []
+    for line in lines:
+        key = line.split(" = ", 1)[0]
+        if key == "path":
+            out.append(f'path = "{DATA_PATH.as_posix()}"')
+        elif key in replacements:
+            out.append(f"{key} = {replacements.pop(key)}")
+        else:
+            out.append(line)
+    if replacements:
+        raise KeyError(f"{source}.toml has no lines for {sorted(replacements)}")
+    path = directory / f"{source}-{len(list(directory.glob('*.toml')))}.toml"
+    path.write_text("\n".join(out) + "\n", encoding="utf-8")
+    return path

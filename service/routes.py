@@ -13,7 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
 from service.auth import Role
-from service.dataplane import DataPlane
+from service.dataplane import DataPlane, Scored
 from service.errors import UnsupportedMediaType
 from service.manifest import Manifest
 from service.metrics import ServiceMetrics
@@ -66,15 +66,18 @@ async def require_json(request: Request) -> None:
         raise UnsupportedMediaType(content_type)
 
 
-def _prediction(probability: float, label: int, version: str, request_id: str, customer: BaseModel) -> Prediction:
-    customer_id = getattr(customer, "customer_id", None)
-    return Prediction(
-        prediction=1 if label else 0,
-        probability=probability,
-        model_version=version,
-        request_id=request_id,
-        customer_id=customer_id,
-    )
+def _answers(scored: Scored, request_id: str, customers: list[BaseModel]) -> list[Prediction]:
+    # Our own values, already typed: constructed without re-validating (a batch has up to 10,000 rows).
+    return [
+        Prediction.model_construct(
+            prediction=1 if label else 0,
+            probability=probability,
+            model_version=scored.model_version,
+            request_id=request_id,
+            customer_id=getattr(customer, "customer_id", None),
+        )
+        for probability, label, customer in zip(scored.probabilities, scored.predictions, customers, strict=True)
+    ]
 
 
 def build_router(models: RequestModels, dataplane: DataPlane, store: ModelStore, metrics: ServiceMetrics) -> APIRouter:
@@ -139,9 +142,7 @@ def build_router(models: RequestModels, dataplane: DataPlane, store: ModelStore,
         scored = dataplane.score([vars(customer)])
         request.state.model_version = scored.model_version
         metrics.count_predictions(scored.model_version, scored.predictions)
-        return _prediction(
-            scored.probabilities[0], scored.predictions[0], scored.model_version, request.state.request_id, customer
-        )
+        return _answers(scored, request.state.request_id, [customer])[0]
 
     @router.post(
         "/predict/batch",
@@ -159,19 +160,10 @@ def build_router(models: RequestModels, dataplane: DataPlane, store: ModelStore,
         def answer() -> tuple[str, bytes]:
             scored = dataplane.score([vars(c) for c in customers])
             metrics.count_predictions(scored.model_version, scored.predictions)
-            # Our own values, already typed: construct without re-validating 10,000 rows.
-            predictions = [
-                Prediction.model_construct(
-                    prediction=1 if label else 0,
-                    probability=p,
-                    model_version=scored.model_version,
-                    request_id=request_id,
-                    customer_id=getattr(c, "customer_id", None),
-                )
-                for p, label, c in zip(scored.probabilities, scored.predictions, customers, strict=True)
-            ]
             body = BatchPrediction.model_construct(
-                model_version=scored.model_version, request_id=request_id, predictions=predictions
+                model_version=scored.model_version,
+                request_id=request_id,
+                predictions=_answers(scored, request_id, customers),
             )
             return scored.model_version, body.model_dump_json(exclude_none=True).encode()
 

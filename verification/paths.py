@@ -11,5 +11,6 @@ MODEL_DIR = ROOT / "models" / "churn"
 REQUIREMENTS_IN = ROOT / "requirements.in"
 REQUIREMENTS_TXT = ROOT / "requirements.txt"
 REPORT = ROOT / "verification-report.json"
+BASELINE_CONFIG = ROOT / "experiments" / "configs" / "baseline.toml"  # the served model's experiment config
 # Where the project's own Python lives: the import scan reads these, and these names are first-party.
 SOURCE_DIRS = ("service", "experiments", "verification", "tests", "benchmarks")

@@ -1,0 +1,133 @@
+"""Target 5, reproducibility: the same config run twice, in separate processes with different `PYTHONHASHSEED`,
+logs exactly equal metrics and bit-identical test-set predictions; the config with its seed + 1 logs other
+test rows and other metrics.
+
+Through `python -m experiments run`, the data team's own command, each into its own temporary store; what is
+compared is what the runs logged, read back from the stores. Separate processes, because a leak of state inside
+one process (a global random state advanced, a cache) is exactly what a second run in the same process would
+share; different hash seeds, because set and dict-of-str iteration order follows them.
+
+Why the baseline for all three runs: it is the served model, and it costs the least. A tree model does not make
+the seed matter more here: neither shipped estimator draws a random number on this data (logistic regression
+with lbfgs is deterministic; HistGradientBoosting draws only to bin above 200,000 rows, to stop early above
+10,000 or to sample features with `max_features` < 1; measured: random_state 1 and 2 predict identically). So for
+both the seed acts through the split, and the estimator's seed is proven by each run's audit (`model.random_state`
+must equal the config's seed).
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from experiments.config import load_config
+from verification.configs import config_copy
+from verification.experiment_runs import ChildRun, Logged, run_children
+from verification.paths import BASELINE_CONFIG, ROOT
+from verification.result import CheckResult, verdict
+
+TARGET = "reproducibility"
+CHECK = "same config in 2 processes (PYTHONHASHSEED=1, 2) -> equal metrics and predictions; seed + 1 -> different"
+HASH_SEEDS = (1, 2)
+CONFIG = BASELINE_CONFIG.relative_to(ROOT)  # inside whichever root the check is given
+TIMEOUT = 300.0  # seconds for all three runs together; one takes ~6 s alone, ~11 s beside the other two
+
+
+def _identical(first: Logged, second: Logged) -> list[str]:
+    """Every metric exactly equal and every test row's probability identical, each difference named."""
+    failures = [
+        f"metric {name} differs: {first.metrics.get(name)!r} ({first.run.label}) vs "
+        f"{second.metrics.get(name)!r} ({second.run.label})"
+        for name in sorted(set(first.metrics) | set(second.metrics))
+        if first.metrics.get(name) != second.metrics.get(name)
+    ]
+    rows = len(first.rows)
+    if not np.array_equal(first.rows, second.rows):
+        elsewhere = len(np.setdiff1d(first.rows, second.rows))
+        how = f"{elsewhere} of its {rows} test rows are not in the other's" if elsewhere else "in another order"
+        failures.append(f"predictions differ: the two runs scored different test rows ({how}): the split is not "
+                        "reproducible")  # fmt: skip
+        return failures
+    differ = np.flatnonzero(first.probabilities != second.probabilities)
+    if differ.size:
+        at = int(differ[0])
+        failures.append(
+            f"predictions differ on {differ.size} of {rows} test rows (row {first.rows[at]}: "
+            f"{first.probabilities[at]!r} vs {second.probabilities[at]!r})"
+        )
+    return failures
+
+
+def _different(original: Logged, reseeded: Logged, evidence: dict[str, Any]) -> list[str]:
+    """Another seed must choose other test rows and give other metrics; otherwise the seed reaches nothing."""
+    seed, other = original.run.seed, reseeded.run.seed
+    moved = len(np.setdiff1d(original.rows, reseeded.rows))
+    changed = [name for name in original.metrics if original.metrics[name] != reseeded.metrics.get(name)]
+    evidence["reseeded"] = {"seed": other, "test_rows_changed": moved, "metrics_changed": changed}
+    failures = []
+    if moved == 0:
+        failures.append(f"seed {other} chose the same {len(original.rows)} test rows as seed {seed}: the seed does "
+                        "not reach the split")  # fmt: skip
+    if not changed:
+        failures.append(f"seed {other} logged exactly the metrics of seed {seed}: the seed does not reach the results")
+    return failures
+
+
+def _problems(logged: Logged) -> list[str]:
+    where = f"`python -m experiments run {logged.run.config}` ({logged.run.label})"
+    found = []
+    if logged.exit_code is None:
+        found.append(f"{where} did not finish within {TIMEOUT:.0f} s and was killed")
+    elif logged.exit_code != 0:  # its audit failed (exit 1) or it crashed: the tail says which
+        found.append(f"{where} exited {logged.exit_code}:\n{logged.tail()}")
+    if logged.problem is not None:
+        found.append(f"{where}: its run cannot be read back: {logged.problem}")
+    elif not logged.metrics or not logged.rows.size:
+        found.append(f"{where} logged {len(logged.metrics)} metrics and {logged.rows.size} predictions: nothing to "
+                     "compare")  # fmt: skip
+    return found
+
+
+def check_reproducibility(root: Path = ROOT, config: Path = CONFIG) -> CheckResult:
+    """`root`: the checkout whose code runs (a temp copy with a planted fault, in the tests); `config` is in it."""
+    started = time.perf_counter()
+    seed = load_config(root / config).seed
+    with tempfile.TemporaryDirectory(prefix="churnguard-repro-") as tmp:
+        # The reseeded copy keeps the relative data path: every child runs with the root as working directory.
+        reseeded = config_copy(root / config, Path(tmp), seed=seed + 1)
+        runs = [ChildRun(config, seed, HASH_SEEDS[0]), ChildRun(config, seed, HASH_SEEDS[1])]
+        runs.append(ChildRun(reseeded, seed + 1, HASH_SEEDS[0]))  # only the seed differs from the first run
+        first, second, other = logged = run_children(runs, root, Path(tmp), sys.executable, TIMEOUT)
+    same_rows = bool(first.rows.size) and np.array_equal(first.rows, second.rows)
+    evidence: dict[str, Any] = {
+        "config": str(config),
+        "root": str(root),
+        "hash_seeds": list(HASH_SEEDS),
+        "run_seconds": {run.run.label: round(run.seconds, 1) for run in logged},
+        "metrics_compared": len(set(first.metrics) | set(second.metrics)),
+        # Row by row, so only when both runs scored the same test rows.
+        "predictions_compared": len(first.rows) if same_rows else 0,
+        "predictions_identical": int((first.probabilities == second.probabilities).sum()) if same_rows else 0,
+    }
+    failures: list[str] = []
+    readable = all(run.problem is None for run in logged)
+    if readable:  # the differences first: they name the fault; a run's failed audit says where it came from
+        failures += _identical(first, second)
+        failures += _different(first, other, evidence)
+    failures += [problem for run in logged for problem in _problems(run)]
+    summary = (
+        f"{evidence['metrics_compared']} metrics and {evidence['predictions_compared']} predictions compared across "
+        f"PYTHONHASHSEED={HASH_SEEDS[0]}/{HASH_SEEDS[1]} processes; seed {seed + 1}: "
+        + (
+            f"{evidence['reseeded']['test_rows_changed']} test rows and "
+            f"{len(evidence['reseeded']['metrics_changed'])} metrics changed"
+            if readable
+            else "not compared"
+        )
+    )
+    return verdict(TARGET, CHECK, summary=summary, evidence=evidence, failures=failures, started=started)

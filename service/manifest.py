@@ -19,7 +19,12 @@ class Manifest(BaseModel):
 
     name: str = Field(default="churn", description="Model name.")
     version: str = Field(min_length=1, description="Serving version; every prediction carries it.")
-    model_file: str = Field(default=MODEL_FILE, description="The pickled pipeline, relative to the directory.")
+    model_file: str = Field(
+        default=MODEL_FILE,
+        # A bare file name: a manifest must not point the loader outside its own directory.
+        pattern=r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$",
+        description="The pickled pipeline, a file name inside the directory.",
+    )
     model_sha256: str = Field(pattern=SHA256, description="SHA-256 of the model file.")
     profile_sha256: str = Field(pattern=SHA256, description="SHA-256 of the data profile it was trained against.")
     data_sha256: str = Field(pattern=SHA256, description="SHA-256 of the training data file.")

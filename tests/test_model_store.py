@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -107,3 +108,11 @@ def test_health_without_any_attempt_says_so(tmp_path: Path) -> None:
     health = _store(tmp_path / "nothing").health()
     assert (health.healthy, health.model_loaded, health.model_version) == (False, False, None)
     assert health.reason == "no model loaded yet"
+
+
+@pytest.mark.parametrize("name", ["../model.joblib", "/etc/passwd", "..", "sub/model.joblib", ".hidden"])
+def test_a_manifest_cannot_point_outside_its_directory(model_dir: Path, name: str) -> None:
+    manifest = json.loads((model_dir / MANIFEST_FILE).read_text())
+    (model_dir / MANIFEST_FILE).write_text(json.dumps({**manifest, "model_file": name}))
+    with pytest.raises(ModelLoadError, match="invalid"):
+        load_model_dir(model_dir, PROFILE_SHA256, FEATURES)

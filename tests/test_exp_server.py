@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import pytest
 from experiments.audit import audit_run
 from experiments.compare import compare
 from experiments.store import Store
+from verification.server import free_port
 
 MakeConfig = Callable[..., Path]
 
@@ -29,12 +29,6 @@ pytest_plugins = ["tests.exp_fixtures"]  # `store` (a private MLflow store per t
 STARTUP_SECONDS = 90
 # Loopback only, and never through a proxy the environment may configure.
 LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _request(url: str, body: dict[str, Any] | None = None) -> Any:
@@ -50,7 +44,7 @@ def _request(url: str, body: dict[str, Any] | None = None) -> Any:
 @contextmanager
 def running_server(store: Store, tmp_path: Path) -> Iterator[str]:
     """`mlflow server` on 127.0.0.1 against `store`, polled until healthy, stopped (process group) after."""
-    port = _free_port()
+    port = free_port()
     mlflow_cli = Path(sys.executable).with_name("mlflow")
     env = {
         **os.environ,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,16 +17,10 @@ import pytest
 
 from service.manifest import MODEL_FILE
 from tests.utils.profile import PROFILE_PATH, ROOT
+from verification.server import free_port
 
 HOST = "127.0.0.1"
 STARTUP_SECONDS = 20
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _get(url: str) -> tuple[int, dict[str, Any], dict[str, str]]:
@@ -42,7 +35,7 @@ def _get(url: str) -> tuple[int, dict[str, Any], dict[str, str]]:
 @pytest.fixture
 def server(model_dir: Path, tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
     """A uvicorn process on a free loopback port, ready (live) or the test fails; always stopped afterwards."""
-    port = _free_port()
+    port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("CHURN_")},
         "CHURN_HOST": HOST,

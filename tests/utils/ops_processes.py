@@ -18,18 +18,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tests.utils.profile import PROFILE_PATH, ROOT
+from verification.server import free_port
 
 HOST = "127.0.0.1"
 STARTUP_SECONDS = 30.0
 POLL_SECONDS = 0.05
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def wait_for(check: Callable[[], T | None], timeout: float, what: str, interval: float = POLL_SECONDS) -> T:

@@ -19,7 +19,7 @@ from experiments.promote import promote
 from experiments.runs import run_experiment
 from experiments.store import Store
 from service.manifest import MODEL_FILE, read_manifest
-from tests.conftest import ROOT
+from testkit.paths import ROOT
 
 pytest_plugins = ["tests.exp_fixtures"]  # `store` (a private MLflow store per test) and `make_config`
 

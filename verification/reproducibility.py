@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 
 from experiments.config import load_config
+from testkit.paths import BASELINE_CONFIG, ROOT
 from verification.configs import config_copy
 from verification.experiment_runs import ChildRun, Logged, run_children
-from verification.paths import BASELINE_CONFIG, ROOT
 from verification.result import CheckResult, verdict
 
 TARGET = "reproducibility"

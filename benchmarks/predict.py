@@ -18,8 +18,12 @@ from pathlib import Path
 
 from benchmarks.server import ROOT, running_service
 from service.dataplane import DataPlane
+from service.manifest import MODEL_DIR
+from service.metrics import ServiceMetrics
 from service.model_store import ModelStore
 from service.profile import load_profile
+from service.schemas import build_customer_model
+from service.validation import Validator
 
 CUSTOMER = {
     "gender": "Female", "senior_citizen": 0, "partner": "Yes", "dependents": "No", "tenure": 1,
@@ -88,9 +92,9 @@ async def concurrent(port: int, concurrency: int, per_worker: int) -> tuple[floa
 
 def in_process(rows: int) -> float:
     profile, sha = load_profile(ROOT / "data_profile.json")
-    store = ModelStore(ROOT / "models/churn", sha, tuple(profile.features))
+    store = ModelStore(ROOT / MODEL_DIR, sha, tuple(profile.features))
     store.refresh()
-    plane = DataPlane(store)
+    plane = DataPlane(store, Validator(profile, build_customer_model(profile), 1), ServiceMetrics(store))
     for _ in range(200):
         plane.score([CUSTOMER])
     start = time.perf_counter()

@@ -18,6 +18,7 @@ from service.dataplane import DataPlane
 from service.metrics import ServiceMetrics
 from service.middleware import RequestContextMiddleware
 from service.model_store import ModelStore
+from service.offload import Offload
 from service.openapi import build_openapi
 from service.problems import install_problem_handlers
 from service.profile import load_profile
@@ -47,6 +48,7 @@ def create_app(settings: Settings, *, store: ModelStore | None = None) -> FastAP
         settings.keys_file,
     )
     metrics = ServiceMetrics(model_store)
+    offload = Offload(settings.data_profile, settings.max_batch)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -58,9 +60,11 @@ def create_app(settings: Settings, *, store: ModelStore | None = None) -> FastAP
         if not keys.enabled:
             log.warning("no API keys configured: prediction endpoints are open", extra={"host": settings.host})
         watcher = asyncio.create_task(_watch(model_store, settings.reload_interval_seconds))
+        offload.start()  # the worker process itself starts with the first large body
         try:
             yield
         finally:
+            offload.stop()
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
@@ -77,7 +81,7 @@ def create_app(settings: Settings, *, store: ModelStore | None = None) -> FastAP
     for route in app.routes:
         if isinstance(route, Route) and route.path in contract:
             needs(Access.OPEN)(route.endpoint)
-    dataplane = DataPlane(model_store, Validator(profile, models.customer, settings.max_batch), metrics)
+    dataplane = DataPlane(model_store, Validator(profile, models.customer, settings.max_batch), metrics, offload)
     app.include_router(build_router(models, dataplane, metrics))
     install_problem_handlers(app)
     # Added last = outermost: the request id, timeout, metrics and access log wrap the auth check too.

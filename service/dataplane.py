@@ -2,13 +2,14 @@
 readiness, reload, the model's manifest, and scoring from the raw body to the answer.
 
 Every model the data plane uses is noted once, in `_use`, for the access log (`served`). Bodies larger
-than `INLINE_BYTES` are parsed, validated and scored in a worker thread, so no body holds the event loop.
+than `INLINE_BYTES` are parsed and validated in a worker process (`service.offload`), and a batch is
+scored and rendered in a worker thread, so no body holds the event loop.
 """
 
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -18,10 +19,11 @@ from service.errors import InvalidInput, ModelNotReady
 from service.manifest import Manifest
 from service.metrics import ServiceMetrics
 from service.model_store import Health, LoadedModel, ModelStore
+from service.offload import Offload
 from service.schemas import BatchPrediction, Prediction
 from service.validation import Validator, metric_field
 
-# The worst 16 KiB body (every byte a separator) validates in a few milliseconds: cheaper inline than a thread hop.
+# The worst 16 KiB body (every byte a separator) validates in a few milliseconds: cheaper inline than a hop.
 INLINE_BYTES = 16 * 1024
 T = TypeVar("T")
 
@@ -44,10 +46,13 @@ class Scored:
 
 
 class DataPlane:
-    def __init__(self, store: ModelStore, validator: Validator, metrics: ServiceMetrics) -> None:
+    def __init__(
+        self, store: ModelStore, validator: Validator, metrics: ServiceMetrics, offload: Offload | None = None
+    ) -> None:
         self.store = store
         self.validator = validator
         self.metrics = metrics
+        self.offload = offload  # None: large bodies are validated in a thread (benchmarks, embedded use)
 
     def _note(self, version: str | None) -> None:
         # A worker thread runs in a copy of the request's context, which holds the same Served object.
@@ -82,17 +87,14 @@ class DataPlane:
         return scored
 
     async def predict(self, body: bytes, request_id: str) -> Prediction:
-        def work() -> Prediction:
-            rows = self._validated(self.validator.customer_rows, body)
-            return _answers(self.score(rows), request_id, rows)[0]
-
-        return await _off_loop(work, len(body))
+        rows = await self._validated(body, batch=False)
+        return _answers(self.score(rows), request_id, rows)[0]
 
     async def predict_batch(self, body: bytes, request_id: str) -> bytes:
-        """The batch answer, already rendered: 10,000 rows of JSON are worth a thread too."""
+        """The batch answer, already rendered: scoring and 10,000 rows of JSON are worth a thread."""
+        rows = await self._validated(body, batch=True)
 
         def work() -> bytes:
-            rows = self._validated(self.validator.batch_rows, body)
             scored = self.score(rows)
             predictions = _answers(scored, request_id, rows)
             answer = BatchPrediction.model_construct(
@@ -100,24 +102,22 @@ class DataPlane:
             )
             return answer.model_dump_json(exclude_none=True).encode()
 
-        return await _off_loop(work, size=None)
+        # abandon_on_cancel: on a timeout the request answers at once; the thread's result is discarded.
+        return await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
 
-    def _validated(self, validate: Callable[[bytes], list[dict[str, Any]]], body: bytes) -> list[dict[str, Any]]:
+    async def _validated(self, body: bytes, *, batch: bool) -> list[dict[str, Any]]:
+        validate = self.validator.batch_rows if batch else self.validator.customer_rows
         try:
-            return validate(body)
+            if len(body) <= INLINE_BYTES:
+                return validate(body)
+            if self.offload is not None:
+                return await self.offload.rows(batch, body)
+            return await anyio.to_thread.run_sync(validate, body, abandon_on_cancel=True)
         except InvalidInput as exc:
             features = self.validator.profile.features
             for entry in exc.errors:  # the listed problems: a bounded number of increments
                 self.metrics.validation_failures.labels(metric_field(entry.field, features)).inc()
             raise
-
-
-async def _off_loop(work: Callable[[], T], size: int | None) -> T:
-    """`work` inline for a small body (`size`), else in a worker thread; a batch (size None) always in a thread."""
-    if size is not None and size <= INLINE_BYTES:
-        return work()
-    # abandon_on_cancel: on a timeout the request answers at once; the thread's result is discarded.
-    return await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
 
 
 def _answers(scored: Scored, request_id: str, customers: Sequence[Mapping[str, Any]]) -> list[Prediction]:

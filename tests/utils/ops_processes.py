@@ -56,12 +56,13 @@ def fetch(
     *,
     headers: Mapping[str, str] | None = None,
     timeout: float = 10,
+    content: bytes | None = None,
 ) -> Answer:
-    """One HTTP/1.1 request on a fresh connection (`body` sent as JSON when given)."""
+    """One HTTP/1.1 request on a fresh connection (`body` sent as JSON when given, or `content` as it is)."""
     connection = http.client.HTTPConnection(HOST, port, timeout=timeout)
     try:
         sent_headers = dict(headers or {})
-        payload = None
+        payload = content
         if body is not None:
             payload = json.dumps(body).encode()
             sent_headers.setdefault("Content-Type", "application/json")

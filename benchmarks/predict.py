@@ -16,8 +16,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from service.dataplane import DataPlane
+from service.metrics import ServiceMetrics
 from service.model_store import ModelStore
 from service.profile import load_profile
+from service.schemas import build_customer_model
+from service.validation import Validator
 from testkit.client import Client
 from testkit.customers import VALID_CUSTOMER
 from testkit.load import Reply, budget, http_request, run_load
@@ -70,7 +73,7 @@ def in_process(rows: int) -> float:
     profile, sha = load_profile(PROFILE_PATH)
     store = ModelStore(MODEL_DIR, sha, tuple(profile.features))
     store.refresh()
-    plane = DataPlane(store)
+    plane = DataPlane(store, Validator(profile, build_customer_model(profile), 1), ServiceMetrics(store))
     for _ in range(200):
         plane.score([VALID_CUSTOMER])
     start = time.perf_counter()

@@ -14,6 +14,7 @@ from pathlib import Path
 from experiments.data import DEFAULT_DATA_PATH, DEFAULT_DATA_SHA256, load_dataset
 from experiments.model_dir import DEFAULT_MODEL_DIR
 from experiments.profile import DEFAULT_PROFILE_PATH, build_profile, write_profile
+from service.manifest import MODEL_NAME
 
 DEFAULT_CONFIG = Path("experiments/configs/baseline.toml")
 
@@ -147,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument("--rollback", action="store_true", help="serve the previous champion again")
     promote.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR)
     promote.add_argument("--profile", type=Path, default=DEFAULT_PROFILE_PATH)
-    promote.add_argument("--model-name", default="churn", help="registered model name (default churn)")
+    promote.add_argument("--model-name", default=MODEL_NAME, help=f"registered model name (default {MODEL_NAME})")
     promote.set_defaults(handler=_promote)
     return parser
 

@@ -18,10 +18,10 @@ from joblib.numpy_pickle import NumpyPickler
 from experiments import numerics
 from experiments.data import FEATURES, sha256_bytes
 from experiments.train import TrainResult
-from service.manifest import MANIFEST_FILE, MODEL_FILE, Manifest, read_manifest
+from service.manifest import MANIFEST_FILE, MODEL_DIR, MODEL_FILE, Manifest, read_manifest
 from service.profile import sha256_file
 
-DEFAULT_MODEL_DIR = Path("models/churn")
+DEFAULT_MODEL_DIR = MODEL_DIR
 _RENAME_EXCHANGE = 2  # linux/fs.h
 
 

@@ -20,12 +20,12 @@ from experiments.model_dir import export_model_dir
 from experiments.store import Store, active_store
 from experiments.train import TrainResult
 from service.encoding import FastEncoder, UnsupportedPipeline
-from service.manifest import Manifest
+from service.manifest import MODEL_NAME, Manifest
 from service.profile import ProfileError, load_profile
 
 CHAMPION = "champion"
 PREVIOUS = "previous-champion"
-DEFAULT_MODEL_NAME = "churn"
+DEFAULT_MODEL_NAME = MODEL_NAME
 
 
 class PromotionRefused(Exception):

@@ -15,6 +15,7 @@ from service.app import create_app
 from service.auth import KeyFileError
 from service.logs import configure_logging
 from service.profile import ProfileError
+from service.server import protocol_for
 from service.settings import Settings
 
 EXIT_CONFIG = 2
@@ -53,6 +54,7 @@ def main() -> None:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+        http=protocol_for(settings.client_timeout_seconds),  # header-read timeout, problem+json framing errors
     )
 
 

@@ -10,19 +10,22 @@ from typing import Any
 
 import anyio
 from fastapi import FastAPI
+from starlette.routing import Route
 
-from service.access import AuthMiddleware
+from service.access import Access, AuthMiddleware, access_of, leaf_routes, needs
 from service.auth import KeyRing
 from service.dataplane import DataPlane
 from service.metrics import ServiceMetrics
 from service.middleware import RequestContextMiddleware
 from service.model_store import ModelStore
+from service.offload import Offload
 from service.openapi import build_openapi
-from service.problems import ValidationErrorFormatter, install_problem_handlers
+from service.problems import install_problem_handlers
 from service.profile import load_profile
-from service.routes import build_router, protected_paths
+from service.routes import build_router
 from service.schemas import build_request_models
 from service.settings import Settings
+from service.validation import Validator
 
 log = logging.getLogger("churnguard")
 API_VERSION = "1.0.0"
@@ -45,6 +48,7 @@ def create_app(settings: Settings, *, store: ModelStore | None = None) -> FastAP
         settings.keys_file,
     )
     metrics = ServiceMetrics(model_store)
+    offload = Offload(settings.data_profile, settings.max_batch)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -56,9 +60,11 @@ def create_app(settings: Settings, *, store: ModelStore | None = None) -> FastAP
         if not keys.enabled:
             log.warning("no API keys configured: prediction endpoints are open", extra={"host": settings.host})
         watcher = asyncio.create_task(_watch(model_store, settings.reload_interval_seconds))
+        offload.start()  # the worker process itself starts with the first large body
         try:
             yield
         finally:
+            offload.stop()
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
@@ -68,21 +74,30 @@ def create_app(settings: Settings, *, store: ModelStore | None = None) -> FastAP
         version=API_VERSION,
         description="Churn predictions for the retention team, validated against the training data's profile.",
         lifespan=lifespan,
+        redirect_slashes=False,  # a path outside the contract is a 404, never a redirect built from Host
     )
-    app.include_router(build_router(models, DataPlane(model_store), model_store, metrics))
-    install_problem_handlers(app, ValidationErrorFormatter(profile), metrics)
+    # The published contract and its viewers are open, deliberately: the document is committed in the repository.
+    contract = {app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url}
+    for route in app.routes:
+        if isinstance(route, Route) and route.path in contract:
+            needs(Access.OPEN)(route.endpoint)
+    dataplane = DataPlane(model_store, Validator(profile, models.customer, settings.max_batch), metrics, offload)
+    app.include_router(build_router(models, dataplane, metrics))
+    install_problem_handlers(app)
     # Added last = outermost: the request id, timeout, metrics and access log wrap the auth check too.
-    app.add_middleware(AuthMiddleware, keys=keys, protected=protected_paths(settings.protect_metrics))
+    app.add_middleware(AuthMiddleware, keys=keys, routes=app.router.routes, protect_metrics=settings.protect_metrics)
     app.add_middleware(
         RequestContextMiddleware,
         max_body_bytes=settings.max_body_bytes,
         timeout_seconds=settings.request_timeout_seconds,
+        client_timeout_seconds=settings.client_timeout_seconds,
         metrics=metrics,
     )
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = build_openapi(app, protected_paths(protect_metrics=True))
+            keyed = {getattr(r, "path", "") for r in leaf_routes(app.routes) if access_of(r) is not Access.OPEN}
+            app.openapi_schema = build_openapi(app, keyed, (models.customer, models.batch))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

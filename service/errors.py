@@ -1,4 +1,8 @@
-"""One base exception carrying its HTTP status, and the RFC 9457 problem document every error becomes."""
+"""What can go wrong, in plain Python: one base exception carrying its HTTP status, one class per error.
+
+The class name, the title and the `type` slug name the same thing. How an error is told over HTTP (the
+RFC 9457 document and its response) lives in `service.problems`.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://churnguard.invalid/problems/"  # .invalid: a stable name, deliberately not a URL to fetch
+ECHO_LIMIT = 120  # characters of client input (paths, field names, media types) ever repeated in an answer or log
+
+
+def clip(text: str, limit: int = ECHO_LIMIT) -> str:
+    """Client input as it may be echoed: at most `limit` characters, with how many more there were."""
+    return text if len(text) <= limit else f"{text[:limit]}…(+{len(text) - limit} characters)"
 
 
 class FieldError(BaseModel):
@@ -22,26 +31,12 @@ class FieldError(BaseModel):
     rule: str | None = Field(default=None, description="Cross-field rule broken, for consistency errors.")
 
 
-class Problem(BaseModel):
-    """RFC 9457 problem details."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    type: str
-    title: str
-    status: int
-    detail: str
-    instance: str
-    request_id: str
-    errors: list[FieldError] | None = Field(default=None, description="Every invalid field (422 only).")
-
-
 class ChurnError(Exception):
-    """Base of every error the service answers with on purpose. Subclasses fix status and title."""
+    """Base of every error the service answers with on purpose. Subclasses fix status, title and slug."""
 
     status_code = 500
-    title = "Internal Server Error"
-    slug = "internal"
+    title = "Internal Error"
+    slug = "internal-error"
 
     def __init__(self, detail: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(detail)
@@ -51,6 +46,10 @@ class ChurnError(Exception):
     @property
     def type_uri(self) -> str:
         return PROBLEM_TYPE_BASE + self.slug
+
+
+class MalformedRequest(ChurnError):
+    status_code, title, slug = 400, "Malformed Request", "malformed-request"
 
 
 class Unauthorized(ChurnError):
@@ -64,47 +63,65 @@ class Forbidden(ChurnError):
     status_code, title, slug = 403, "Forbidden", "forbidden"
 
 
-class MalformedRequest(ChurnError):
-    status_code, title, slug = 400, "Malformed Request", "malformed-request"
-
-
 class NotFound(ChurnError):
     status_code, title, slug = 404, "Not Found", "not-found"
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"no resource at {clip(path)}")
 
 
 class MethodNotAllowed(ChurnError):
     status_code, title, slug = 405, "Method Not Allowed", "method-not-allowed"
 
+    def __init__(self, method: str, path: str, allow: str) -> None:
+        super().__init__(f"{clip(method)} is not allowed on {clip(path)}; allowed: {allow}", headers={"Allow": allow})
 
-class PayloadTooLarge(ChurnError):
+
+class RequestTimeout(ChurnError):
+    """The client stopped sending: its headers or its body did not arrive in time. The client's fault."""
+
+    status_code, title, slug = 408, "Request Timeout", "request-timeout"
+
+
+class ContentTooLarge(ChurnError):
     status_code, title, slug = 413, "Content Too Large", "content-too-large"
 
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"request body exceeds the limit of {limit} bytes")
+
+class UriTooLong(ChurnError):
+    status_code, title, slug = 414, "URI Too Long", "uri-too-long"
 
 
 class UnsupportedMediaType(ChurnError):
     status_code, title, slug = 415, "Unsupported Media Type", "unsupported-media-type"
 
     def __init__(self, received: str | None) -> None:
-        super().__init__(f"send the body as application/json (received {received or 'no Content-Type'})")
+        what = clip(received) if received else "no Content-Type"
+        super().__init__(f"send the body as application/json, UTF-8 (received {what})")
 
 
 class InvalidInput(ChurnError):
     status_code, title, slug = 422, "Invalid Input", "invalid-input"
 
-    def __init__(self, errors: list[FieldError]) -> None:
-        noun = "problem" if len(errors) == 1 else "problems"
-        super().__init__(f"{len(errors)} {noun} with the input; see `errors`")
+    def __init__(self, errors: list[FieldError], total: int) -> None:
+        noun = "problem" if total == 1 else "problems"
+        listed = "see `errors`" if total == len(errors) else f"the first {len(errors)} are in `errors`"
+        super().__init__(f"{total} {noun} with the input; {listed}")
         self.errors = errors
+        self.omitted = total - len(errors)
+
+
+class HeadersTooLarge(ChurnError):
+    status_code, title, slug = 431, "Request Header Fields Too Large", "request-header-fields-too-large"
 
 
 class ModelNotReady(ChurnError):
     status_code, title, slug = 503, "Model Not Ready", "model-not-ready"
 
 
-class RequestTimedOut(ChurnError):
-    status_code, title, slug = 504, "Request Timed Out", "request-timeout"
+class ProcessingTimedOut(ChurnError):
+    """The service itself took too long (a slow model, an overloaded host): the server's fault."""
+
+    status_code, title, slug = 504, "Processing Timed Out", "processing-timed-out"
 
     def __init__(self, seconds: float) -> None:
         super().__init__(f"the request took longer than {seconds:g} s and was abandoned; retry with a smaller batch")
@@ -115,22 +132,3 @@ class InternalError(ChurnError):
 
     def __init__(self) -> None:
         super().__init__("an unexpected error occurred; quote the request_id to the operators")
-
-
-HTTP_ERRORS: dict[int, type[ChurnError]] = {
-    400: MalformedRequest,
-    404: NotFound,
-    405: MethodNotAllowed,
-}
-
-
-def problem_for(error: ChurnError, instance: str, request_id: str) -> Problem:
-    return Problem(
-        type=error.type_uri,
-        title=error.title,
-        status=error.status_code,
-        detail=error.detail,
-        instance=instance,
-        request_id=request_id,
-        errors=error.errors if isinstance(error, InvalidInput) else None,
-    )

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+MODEL_NAME = "churn"  # the model's name: in every manifest and in the MLflow registry
+MODEL_DIR = Path("models") / MODEL_NAME  # the served model directory, relative to the checkout
 MODEL_FILE = "model.joblib"
 MANIFEST_FILE = "manifest.json"
 SHA256 = r"^[0-9a-f]{64}$"
@@ -17,7 +19,7 @@ class Manifest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
 
-    name: str = Field(default="churn", description="Model name.")
+    name: str = Field(default=MODEL_NAME, description="Model name.")
     version: str = Field(min_length=1, description="Serving version; every prediction carries it.")
     model_file: str = Field(
         default=MODEL_FILE,

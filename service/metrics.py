@@ -9,11 +9,13 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from service.model_store import ModelStore
+from service.model_store import ModelStore, ReasonCode
 
 # /predict is ~1 ms, a full batch ~0.5 s: buckets span both, with resolution around the 250 ms alert.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-REASON_CODES = ("no_model", "model_file_missing", "model_file_changed", "reload_failed")
+# Every label value comes from a bounded set: a client picks the method and the path, never a series name.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"})
+UNMATCHED = "unmatched"
 
 
 class _ModelStateCollector(Collector):
@@ -29,8 +31,9 @@ class _ModelStateCollector(Collector):
         reason = GaugeMetricFamily(
             "churn_model_not_ready_reason", "1 for the reason the model is not ready", labels=["reason"]
         )
-        for code in REASON_CODES:
-            reason.add_metric([code], 1.0 if health.code == code else 0.0)
+        for code in ReasonCode:
+            if code is not ReasonCode.OK:
+                reason.add_metric([code.value], 1.0 if health.code is code else 0.0)
         yield reason
         info = GaugeMetricFamily("churn_model_info", "The serving model", labels=["version", "mlflow_run_id"])
         present = GaugeMetricFamily("churn_model_artifact_present", "1 while the served model.joblib is on disk")
@@ -65,9 +68,13 @@ class ServiceMetrics:
         )
         self.registry.register(_ModelStateCollector(store))
 
-    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
-        self.requests.labels(route, method, str(status)).inc()
-        self.latency.labels(route, method).observe(seconds)
+    def observe_request(self, route: str | None, method: str, status: int, seconds: float) -> None:
+        """`route` is the matched route's template (None: no route matched); unknown methods count as `other`."""
+        route_label = route or UNMATCHED
+        method_label = method if method in METHODS else "other"
+        status_label = str(status) if 100 <= status <= 599 else "other"
+        self.requests.labels(route_label, method_label, status_label).inc()
+        self.latency.labels(route_label, method_label).observe(seconds)
 
     def count_predictions(self, version: str, predictions: list[int]) -> None:
         churn = sum(predictions)

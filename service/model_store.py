@@ -13,19 +13,25 @@ import os
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 
 import joblib
 from sklearn.pipeline import Pipeline
 
 from service.encoding import FastEncoder, UnsupportedPipeline
-from service.manifest import MANIFEST_FILE, Manifest, read_manifest
+from service.manifest import MANIFEST_FILE, MODEL_FILE, Manifest, read_manifest
 
 log = logging.getLogger("churnguard.model")
 
 
 class ModelLoadError(Exception):
-    """The model directory cannot be served; the message says why and what to do."""
+    """The model directory cannot be served. `reason` says why and what to do in words fit for the open
+    /health endpoint (file names, no paths or hashes); the message adds the detail for the log."""
+
+    def __init__(self, reason: str, detail: str | None = None) -> None:
+        super().__init__(reason if detail is None else f"{reason} ({detail})")
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -58,25 +64,35 @@ class LoadedModel:
         return self.manifest.version
 
 
+class ReasonCode(StrEnum):
+    """Why the model is not ready, machine-readable: a bounded label set for metrics and alerts."""
+
+    OK = "ok"
+    NO_MODEL = "no_model"
+    MODEL_FILE_MISSING = "model_file_missing"
+    MODEL_FILE_CHANGED = "model_file_changed"
+    RELOAD_FAILED = "reload_failed"
+
+
 @dataclass(frozen=True)
 class Health:
     healthy: bool
     model_loaded: bool
     model_version: str | None
     reason: str | None
-    code: str = "ok"  # machine-readable reason: a bounded label set for metrics and alerts
+    code: ReasonCode = ReasonCode.OK
 
 
 def load_model_dir(directory: Path, profile_sha256: str, features: tuple[str, ...]) -> LoadedModel:
     """Read and verify a model directory: manifest, model hash, profile hash, features, fast path."""
     if not directory.is_dir():
-        raise ModelLoadError(f"no model directory at {directory}: train and promote a model into it")
+        raise ModelLoadError("no model directory: train and promote a model into it", str(directory))
     try:
         manifest = read_manifest(directory)
     except FileNotFoundError as exc:
-        raise ModelLoadError(f"{directory / MANIFEST_FILE} is missing: the directory is not a model") from exc
+        raise ModelLoadError(f"{MANIFEST_FILE} is missing: the directory is not a model", str(directory)) from exc
     except (OSError, ValueError) as exc:
-        raise ModelLoadError(f"{directory / MANIFEST_FILE} is unreadable or invalid: {exc}") from exc
+        raise ModelLoadError(f"{MANIFEST_FILE} is unreadable or invalid", f"{directory}: {exc}") from exc
     model_path = directory / manifest.model_file
     # Stamp before reading: if the file is replaced in between, health sees a changed stamp and re-hashes.
     stamp = FileStamp.of(model_path)
@@ -84,32 +100,37 @@ def load_model_dir(directory: Path, profile_sha256: str, features: tuple[str, ..
         # Hash exactly the bytes that get unpickled, so no swap can slip in between check and load.
         data = model_path.read_bytes()
     except OSError as exc:
-        raise ModelLoadError(f"{model_path} is missing or unreadable ({exc.strerror}): restore it") from exc
+        name = manifest.model_file
+        raise ModelLoadError(f"{name} is missing or unreadable ({exc.strerror}): restore it", str(model_path)) from exc
     if stamp is None:
-        raise ModelLoadError(f"{model_path} was replaced while loading: retrying on the next check")
+        raise ModelLoadError(f"{manifest.model_file} was replaced while loading: retrying on the next check")
     actual = hashlib.sha256(data).hexdigest()
     if actual != manifest.model_sha256:
         raise ModelLoadError(
-            f"{model_path} has SHA-256 {actual[:12]}…, manifest says {manifest.model_sha256[:12]}…: "
-            "the file is corrupt or from another model; re-promote the model"
+            f"{manifest.model_file} does not have the SHA-256 {MANIFEST_FILE} names: "
+            "the file is corrupt or from another model; re-promote the model",
+            f"{model_path} has {actual}, the manifest says {manifest.model_sha256}",
         )
     if manifest.profile_sha256 != profile_sha256:
         raise ModelLoadError(
-            f"model version {manifest.version} was trained against profile {manifest.profile_sha256[:12]}…, "
-            f"the service validates with {profile_sha256[:12]}…: retrain against the current profile"
+            f"model version {manifest.version} was trained against another data profile than the service "
+            "validates with: retrain against the current profile",
+            f"trained on {manifest.profile_sha256}, serving {profile_sha256}",
         )
     if tuple(manifest.features) != features:
         raise ModelLoadError(f"model version {manifest.version} expects features {manifest.features}")
     try:
         pipeline = joblib.load(io.BytesIO(data))
     except Exception as exc:  # unpickling can raise anything; all of it means "cannot serve this file"
-        raise ModelLoadError(f"{model_path} cannot be loaded: {type(exc).__name__}: {exc}") from exc
+        name = manifest.model_file
+        raise ModelLoadError(f"{name} cannot be loaded: {type(exc).__name__}", f"{model_path}: {exc}") from exc
     if not isinstance(pipeline, Pipeline):
-        raise ModelLoadError(f"{model_path} holds a {type(pipeline).__name__}, not a scikit-learn Pipeline")
+        kind = type(pipeline).__name__
+        raise ModelLoadError(f"{manifest.model_file} holds a {kind}, not a scikit-learn Pipeline")
     try:
         encoder = FastEncoder(pipeline)
     except UnsupportedPipeline as exc:
-        raise ModelLoadError(f"{model_path}: {exc}") from exc
+        raise ModelLoadError(f"{manifest.model_file}: {exc}") from exc
     return LoadedModel(manifest, encoder, model_path, stamp, datetime.now(UTC))
 
 
@@ -138,7 +159,7 @@ class ModelStore:
     def _fingerprint(self) -> tuple[FileStamp | None, ...]:
         paths = [self.directory / MANIFEST_FILE]
         current = self._current
-        paths.append(self.directory / (current.manifest.model_file if current else "model.joblib"))
+        paths.append(self.directory / (current.manifest.model_file if current else MODEL_FILE))
         return (FileStamp.of(self.directory), *(FileStamp.of(path) for path in paths))
 
     def refresh(self, force: bool = False) -> bool:
@@ -151,7 +172,7 @@ class ModelStore:
             try:
                 loaded = load_model_dir(self.directory, self._profile_sha256, self._features)
             except ModelLoadError as exc:
-                self._error = str(exc)
+                self._error = exc.reason
                 log.error("model load failed: %s", exc)
                 return False
             previous = self._current
@@ -165,15 +186,15 @@ class ModelStore:
     def health(self) -> Health:
         current = self._current
         if current is None:
-            return Health(False, False, None, self._error or "no model loaded yet", "no_model")
+            return Health(False, False, None, self._error or "no model loaded yet", ReasonCode.NO_MODEL)
         version = current.version
         stamp = FileStamp.of(current.model_path)
         if stamp is None:
             return Health(
                 False, True, version,
-                f"{current.model_path} was deleted; still answering from model version {version} in memory: "
+                f"{current.manifest.model_file} was deleted; still answering from model version {version} in memory: "
                 "restore the file or promote a model",
-                "model_file_missing",
+                ReasonCode.MODEL_FILE_MISSING,
             )  # fmt: skip
         if stamp != self._verified:
             # stat said the file changed: only now pay for a hash.
@@ -181,15 +202,15 @@ class ModelStore:
                 why = f"; reload failed: {self._error}" if self._error else "; a reload is pending"
                 return Health(
                     False, True, version,
-                    f"{current.model_path} on disk is no longer model version {version}{why}",
-                    "model_file_changed",
+                    f"{current.manifest.model_file} on disk is no longer model version {version}{why}",
+                    ReasonCode.MODEL_FILE_CHANGED,
                 )  # fmt: skip
             self._verified = stamp
         if self._error is not None:
             return Health(
                 False, True, version,
                 f"serving version {version}, but the new model was refused: {self._error}",
-                "reload_failed",
+                ReasonCode.RELOAD_FAILED,
             )  # fmt: skip
         return Health(True, True, version, None)
 

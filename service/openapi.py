@@ -11,18 +11,22 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
 
-from service.errors import PROBLEM_MEDIA_TYPE, Problem
+from service.problems import PROBLEM_MEDIA_TYPE, Problem
 
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 
 
-def build_openapi(app: FastAPI, protected: Collection[str]) -> dict[str, Any]:
-    """FastAPI's document, with every error answer (health excepted) declared as problem+json."""
+def build_openapi(app: FastAPI, protected: Collection[str], bodies: Collection[type[BaseModel]]) -> dict[str, Any]:
+    """FastAPI's document, with the request `bodies` the JSON routes read themselves, and every error
+    answer (health excepted) declared as problem+json."""
     spec = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
     schemas = spec.setdefault("components", {}).setdefault("schemas", {})
-    schemas["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
-    schemas.update(schemas["Problem"].pop("$defs", {}))
+    models: list[type[BaseModel]] = [Problem, *bodies]
+    for model in models:
+        schemas[model.__name__] = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schemas[model.__name__].pop("$defs", {}))
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)
     spec["components"]["securitySchemes"] = {

@@ -1,43 +1,70 @@
-"""Rendering every error as RFC 9457 problem+json: our own errors, framework HTTP errors, validation errors."""
+"""How an error is told over HTTP: the RFC 9457 problem document, its response, and the handlers that
+turn framework errors (404, 405, a stray validation error) into it. The errors themselves: `service.errors`."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
 from http import HTTPStatus
-from typing import Any, cast
+from typing import cast
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from service.errors import (
-    HTTP_ERRORS,
-    PROBLEM_MEDIA_TYPE,
     ChurnError,
     FieldError,
     InvalidInput,
-    MalformedRequest,
-    PayloadTooLarge,
-    problem_for,
+    MethodNotAllowed,
+    NotFound,
+    clip,
 )
-from service.metrics import ServiceMetrics
-from service.profile import CategoricalFeature, DataProfile
-from service.schemas import CROSS_FIELD_ERROR
+from service.validation import field_path
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 
-class BodyTooLarge(HTTPException):
-    """Raised from `receive`: an HTTPException, so the framework's body reader lets it through untouched."""
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
 
-    def __init__(self, limit: int) -> None:
-        super().__init__(status_code=413)
-        self.limit = limit
+    model_config = ConfigDict(extra="forbid")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str = Field(description="The request path (clipped to 120 characters).")
+    request_id: str
+    errors: list[FieldError] | None = Field(
+        default=None, description="The problems with the input (422 only): at most 100 per row and 1,000 in all."
+    )
+    errors_omitted: int | None = Field(
+        default=None, description="How many more problems were found than `errors` lists (422 only, when above 0)."
+    )
+
+
+def problem_for(error: ChurnError, instance: str, request_id: str) -> Problem:
+    invalid = error if isinstance(error, InvalidInput) else None
+    return Problem(
+        type=error.type_uri,
+        title=error.title,
+        status=error.status_code,
+        detail=error.detail,
+        instance=clip(instance),
+        request_id=request_id,
+        errors=invalid.errors if invalid else None,
+        errors_omitted=invalid.omitted if invalid and invalid.omitted else None,
+    )
+
+
+def problem_bytes(error: ChurnError, instance: str, request_id: str) -> bytes:
+    return problem_for(error, instance, request_id).model_dump_json(exclude_none=True).encode()
 
 
 def problem_response(error: ChurnError, instance: str, request_id: str) -> Response:
-    problem = problem_for(error, instance, request_id)
     return Response(
-        problem.model_dump_json(exclude_none=True),
+        problem_bytes(error, instance, request_id),
         status_code=error.status_code,
         headers=error.headers,
         media_type=PROBLEM_MEDIA_TYPE,
@@ -48,94 +75,40 @@ def _request_id(request: Request) -> str:
     return str(request.scope.get("state", {}).get("request_id", ""))
 
 
-def field_path(loc: Sequence[int | str]) -> str:
-    """('body', 'customers', 3, 'tenure') -> 'customers[3].tenure'."""
-    path = ""
-    for part in loc[1:] if loc and loc[0] == "body" else loc:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    return path or "body"
+def http_error(exc: HTTPException, method: str, path: str) -> ChurnError:
+    """A framework HTTPException as one of our errors (the router raises 404 and 405 itself)."""
+    if exc.status_code == 404:
+        return NotFound(path)
+    if exc.status_code == 405:
+        allowed = [m.strip() for m in (exc.headers or {}).get("Allow", "").split(",") if m.strip()]
+        if "GET" in allowed and "HEAD" not in allowed:
+            allowed.append("HEAD")  # the middleware serves HEAD wherever GET is served
+        return MethodNotAllowed(method, path, ", ".join(allowed))
+    phrase = HTTPStatus(exc.status_code).phrase
+    slug = phrase.lower().replace(" ", "-")
+    kind: type[ChurnError] = type(
+        "HTTPError", (ChurnError,), {"status_code": exc.status_code, "title": phrase, "slug": slug}
+    )
+    error = kind(clip(str(exc.detail)))
+    error.headers.update(exc.headers or {})
+    return error
 
 
-class ValidationErrorFormatter:
-    """Turns pydantic's errors into our `errors` entries, adding the profile's range or category set."""
-
-    def __init__(self, profile: DataProfile) -> None:
-        self.profile = profile
-
-    def _entry(self, path: str, leaf: Any, message: str) -> FieldError:
-        spec = self.profile.features.get(leaf) if isinstance(leaf, str) else None
-        if isinstance(spec, CategoricalFeature):
-            return FieldError(field=path, message=message, allowed=list(spec.allowed))
-        if spec is not None:
-            return FieldError(field=path, message=message, valid_range={"min": spec.min, "max": spec.max})
-        return FieldError(field=path, message=message)
-
-    def format(self, errors: Sequence[Any]) -> list[FieldError]:
-        entries: list[FieldError] = []
-        for error in errors:
-            loc = tuple(error.get("loc", ()))
-            if error.get("type") == CROSS_FIELD_ERROR:
-                prefix = field_path(loc)
-                for broken in error["ctx"]["violations"]:
-                    path = broken["field"] if prefix == "body" else f"{prefix}.{broken['field']}"
-                    entries.append(FieldError(field=path, message=broken["message"], rule=broken["rule"]))
-                continue
-            if error.get("type") == "extra_forbidden":
-                # No range or categories: an unknown key may share a feature's name (`tenure` beside `customers`).
-                entries.append(FieldError(field=field_path(loc), message="unknown field"))
-                continue
-            message = "field required" if error.get("type") == "missing" else str(error.get("msg"))
-            entries.append(self._entry(field_path(loc), loc[-1] if loc else None, message))
-        return entries
-
-
-def metric_field(path: str, features: Collection[str]) -> str:
-    """`customers[3].tenure` -> `tenure`; anything not a profiled feature -> `other` (bounded label values)."""
-    leaf = path.rsplit(".", 1)[-1].split("[", 1)[0]
-    return leaf if leaf in features else "other"
-
-
-def install_problem_handlers(app: FastAPI, formatter: ValidationErrorFormatter, metrics: ServiceMetrics) -> None:
+def install_problem_handlers(app: FastAPI) -> None:
     # Starlette types handlers as taking Exception; each is registered for exactly one class, hence the casts.
     async def on_churn_error(request: Request, exc: Exception) -> Response:
         return problem_response(cast(ChurnError, exc), request.url.path, _request_id(request))
 
-    async def on_http_error(request: Request, raised: Exception) -> Response:
-        exc = cast(HTTPException, raised)
-        error: ChurnError
-        if isinstance(exc, BodyTooLarge):
-            error = PayloadTooLarge(exc.limit)
-        else:
-            kind = HTTP_ERRORS.get(exc.status_code)
-            if kind is None:
-                kind = type("HTTPError", (ChurnError,), {"status_code": exc.status_code})
-                kind.title = HTTPStatus(exc.status_code).phrase
-                kind.slug = kind.title.lower().replace(" ", "-")
-            error = kind(_http_detail(exc, request))
-        error.headers.update(exc.headers or {})  # keeps Allow on 405
+    async def on_http_error(request: Request, exc: Exception) -> Response:
+        error = http_error(cast(HTTPException, exc), request.method, request.url.path)
         return problem_response(error, request.url.path, _request_id(request))
 
     async def on_validation_error(request: Request, exc: Exception) -> Response:
-        errors = cast(RequestValidationError, exc).errors()
-        if any(error.get("type") == "json_invalid" for error in errors):
-            detail = next(str(e.get("ctx", {}).get("error", "")) for e in errors if e.get("type") == "json_invalid")
-            error: ChurnError = MalformedRequest(f"the body is not valid JSON: {detail}")
-        else:
-            entries = formatter.format(errors)
-            for entry in entries:
-                metrics.validation_failures.labels(metric_field(entry.field, formatter.profile.features)).inc()
-            error = InvalidInput(entries)
-        return problem_response(error, request.url.path, _request_id(request))
+        # Our JSON routes validate with `service.validation`; this catches a parameter on a route added later.
+        errors = cast(RequestValidationError, exc).errors()[:1000]
+        entries = [FieldError(field=field_path("", tuple(e.get("loc", ()))), message=str(e.get("msg"))) for e in errors]
+        return problem_response(InvalidInput(entries, len(entries)), request.url.path, _request_id(request))
 
     app.add_exception_handler(ChurnError, on_churn_error)
     app.add_exception_handler(HTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
-
-
-def _http_detail(exc: HTTPException, request: Request) -> str:
-    if exc.status_code == 404:
-        return f"no resource at {request.url.path}"
-    if exc.status_code == 405:
-        allowed = (exc.headers or {}).get("Allow", "")
-        return f"{request.method} is not allowed on {request.url.path}; allowed: {allowed}"
-    return str(exc.detail)

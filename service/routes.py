@@ -1,32 +1,33 @@
-"""HTTP routes: translate between HTTP and the data plane, nothing more.
+"""HTTP routes: translate between HTTP and the data plane, nothing more. Each route declares the access
+it needs (`service.access.needs`); one that declares nothing needs a key.
 
-No `from __future__ import annotations` here: FastAPI must see the request models, which are built
-from the profile at app creation, as real objects in the endpoint signatures.
+The JSON routes read their body as bytes and hand it to the data plane, which validates it off the event
+loop; the request models appear in the contract through `openapi_extra`.
 """
 
 from typing import Any
 
-import anyio
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
-from service.auth import Role
-from service.dataplane import DataPlane, Scored
+from service.access import Access, needs
+from service.dataplane import DataPlane
 from service.errors import UnsupportedMediaType
 from service.manifest import Manifest
 from service.metrics import ServiceMetrics
-from service.model_store import ModelStore
+from service.model_store import Health
 from service.schemas import BatchPrediction, HealthStatus, Liveness, Prediction, RequestModels
 
 PROBLEMS: dict[int | str, dict[str, Any]] = {status: {"description": text} for status, text in {
-    400: "Malformed JSON body.",
+    400: "Malformed JSON body, or a body that is not UTF-8.",
     401: "API keys are configured and the request has none, or an invalid one.",
     403: "The key is valid but lacks the role this endpoint needs.",
-    413: "Body larger than CHURN_MAX_BODY_BYTES.",
-    415: "Body is not application/json.",
-    422: "Input outside the training profile; `errors` lists every problem.",
+    408: "The body did not arrive within CHURN_CLIENT_TIMEOUT_SECONDS: the client stalled.",
+    413: "Body larger than CHURN_MAX_BODY_BYTES, or holding more JSON values than the largest batch can.",
+    415: "Body is not application/json (UTF-8).",
+    422: "Input outside the training profile; `errors` lists the problems (at most 100 per row, 1,000 in all).",
     500: "Unexpected error; the detail is generic and the log holds the traceback.",
     503: "No model is loaded.",
     504: "The request ran longer than CHURN_REQUEST_TIMEOUT_SECONDS.",
@@ -47,87 +48,84 @@ METRICS_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def protected_paths(protect_metrics: bool) -> dict[str, Role]:
-    """Which paths need which role when keys are configured; health probes are never listed."""
-    paths = {"/predict": Role.PREDICT, "/predict/batch": Role.PREDICT, "/model": Role.PREDICT}
-    paths["/admin/reload"] = Role.ADMIN
-    if protect_metrics:
-        paths["/metrics"] = Role.PREDICT
-    return paths
+def _media_ok(content_type: str) -> bool:
+    """`application/json`, any case, with no charset or `charset=utf-8`: the body is read as strict UTF-8."""
+    media, *parameters = content_type.split(";")
+    if media.strip().lower() != "application/json":
+        return False
+    for parameter in parameters:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in {"utf-8", "utf8"}:
+            return False
+    return True
 
 
-async def require_json(request: Request) -> None:
-    # async: a sync dependency would cost a threadpool hop on every request.
-    if not await request.body():
-        return  # no body, no media type to judge: validation answers 422 "field required"
+async def json_body(request: Request) -> bytes:
+    """The raw body of a JSON request; 415 for any other media type (judged before a byte is read)."""
     content_type = request.headers.get("content-type")
-    media = (content_type or "").split(";", 1)[0].strip().lower()
-    if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
+    if content_type is not None and not _media_ok(content_type):
         raise UnsupportedMediaType(content_type)
+    body = await request.body()
+    if body and content_type is None:
+        raise UnsupportedMediaType(None)
+    return body  # empty: no media type to judge; validation answers 422 "field required"
 
 
-def _answers(scored: Scored, request_id: str, customers: list[BaseModel]) -> list[Prediction]:
-    # Our own values, already typed: constructed without re-validating (a batch has up to 10,000 rows).
-    return [
-        Prediction.model_construct(
-            prediction=1 if label else 0,
-            probability=probability,
-            model_version=scored.model_version,
-            request_id=request_id,
-            customer_id=getattr(customer, "customer_id", None),
-        )
-        for probability, label, customer in zip(scored.probabilities, scored.predictions, customers, strict=True)
-    ]
+def _request_body(model: type[BaseModel]) -> dict[str, Any]:
+    """The body in the contract: these routes read the bytes themselves (validation runs off the event loop)."""
+    schema = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
-def build_router(models: RequestModels, dataplane: DataPlane, store: ModelStore, metrics: ServiceMetrics) -> APIRouter:
-    router = APIRouter()
-    Customer = models.customer
-    CustomerBatch = models.batch
+def _health_answer(health: Health) -> JSONResponse:
+    body = HealthStatus(
+        status="healthy" if health.healthy else "unhealthy",
+        model_loaded=health.model_loaded,
+        model_version=health.model_version,
+        reason=health.reason,
+    )
+    return JSONResponse(body.model_dump(), status_code=200 if health.healthy else 503)
 
-    def health_response(request: Request, force: bool = False) -> JSONResponse:
-        store.refresh(force)  # stat-only unless the directory changed: picks up a restored or new model at once
-        health = store.health()
-        request.state.model_version = health.model_version
-        body = HealthStatus(
-            status="healthy" if health.healthy else "unhealthy",
-            model_loaded=health.model_loaded,
-            model_version=health.model_version,
-            reason=health.reason,
-        )
-        return JSONResponse(body.model_dump(), status_code=200 if health.healthy else 503)
+
+def build_router(models: RequestModels, dataplane: DataPlane, metrics: ServiceMetrics) -> APIRouter:
+    # redirect_slashes off: `/predict/` is not in the contract, so it is a 404, never a redirect built from Host.
+    router = APIRouter(redirect_slashes=False)
 
     @router.get("/health/live", tags=["health"], response_model=Liveness, responses={500: READ_PROBLEMS[500]})
+    @needs(Access.OPEN)
     async def live() -> Liveness:
         """200 while the process serves requests. Says nothing about the model: that is readiness."""
         return Liveness()
 
     @router.get("/health/ready", tags=["health"], response_model=HealthStatus, responses=HEALTH_RESPONSES)
-    def ready(request: Request) -> JSONResponse:
+    @needs(Access.OPEN)
+    def ready() -> JSONResponse:
         """200 only when a model is loaded and its file on disk is unchanged; 503 with a reason otherwise."""
-        return health_response(request)
+        return _health_answer(dataplane.ready())
 
     @router.get("/health", tags=["health"], response_model=HealthStatus, responses=HEALTH_RESPONSES)
-    def health(request: Request) -> JSONResponse:
+    @needs(Access.OPEN)
+    def health() -> JSONResponse:
         """Same as /health/ready."""
-        return health_response(request)
+        return _health_answer(dataplane.ready())
 
     @router.post("/admin/reload", tags=["admin"], response_model=HealthStatus, responses=ADMIN_RESPONSES)
-    def reload(request: Request) -> JSONResponse:
+    @needs(Access.ADMIN)
+    def reload() -> JSONResponse:
         """Reload the model directory now (admin key); answers with the resulting health."""
-        return health_response(request, force=True)
+        return _health_answer(dataplane.ready(reload=True))
 
     @router.get("/metrics", tags=["monitoring"], response_class=Response, responses=METRICS_RESPONSES)
+    @needs(Access.METRICS)
     def metrics_endpoint() -> Response:
         """Prometheus metrics: requests, latency, predictions, validation failures, model state."""
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @router.get("/model", tags=["model"], response_model=Manifest, responses=READ_PROBLEMS)
-    async def model(request: Request) -> Manifest:
+    @needs(Access.PREDICT)
+    async def model() -> Manifest:
         """The serving model's manifest: version, hashes, metrics, MLflow run id, features."""
-        loaded = dataplane.model()
-        request.state.model_version = loaded.version
-        return loaded.manifest
+        return dataplane.manifest()
 
     @router.post(
         "/predict",
@@ -135,14 +133,12 @@ def build_router(models: RequestModels, dataplane: DataPlane, store: ModelStore,
         response_model=Prediction,
         response_model_exclude_none=True,
         responses=PROBLEMS,
-        dependencies=[Depends(require_json)],
+        openapi_extra=_request_body(models.customer),
     )
-    async def predict(request: Request, customer: Customer) -> Prediction:  # type: ignore[valid-type]
+    @needs(Access.PREDICT)
+    async def predict(request: Request) -> Prediction:
         """Churn prediction for one customer."""
-        scored = dataplane.score([vars(customer)])
-        request.state.model_version = scored.model_version
-        metrics.count_predictions(scored.model_version, scored.predictions)
-        return _answers(scored, request.state.request_id, [customer])[0]
+        return await dataplane.predict(await json_body(request), request.state.request_id)
 
     @router.post(
         "/predict/batch",
@@ -150,27 +146,12 @@ def build_router(models: RequestModels, dataplane: DataPlane, store: ModelStore,
         response_model=BatchPrediction,
         response_model_exclude_none=True,
         responses=PROBLEMS,
-        dependencies=[Depends(require_json)],
+        openapi_extra=_request_body(models.batch),
     )
-    async def predict_batch(request: Request, batch: CustomerBatch) -> Response:  # type: ignore[valid-type]
+    @needs(Access.PREDICT)
+    async def predict_batch(request: Request) -> Response:
         """Churn predictions for up to CHURN_MAX_BATCH customers, in order, all from one model version."""
-        customers: list[BaseModel] = batch.customers  # type: ignore[attr-defined]
-        request_id = request.state.request_id
-
-        def answer() -> tuple[str, bytes]:
-            scored = dataplane.score([vars(c) for c in customers])
-            metrics.count_predictions(scored.model_version, scored.predictions)
-            body = BatchPrediction.model_construct(
-                model_version=scored.model_version,
-                request_id=request_id,
-                predictions=_answers(scored, request_id, customers),
-            )
-            return scored.model_version, body.model_dump_json(exclude_none=True).encode()
-
-        # A full batch takes tens of milliseconds: off the event loop, so probes and single predictions flow.
-        # abandon_on_cancel: on a timeout the request answers 504 at once; the thread's result is discarded.
-        version, body = await anyio.to_thread.run_sync(answer, abandon_on_cancel=True)
-        request.state.model_version = version
+        body = await dataplane.predict_batch(await json_body(request), request.state.request_id)
         return Response(body, media_type="application/json")
 
     return router

@@ -6,13 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 from pydantic.config import JsonDict
-from pydantic_core import PydanticCustomError
 
 from service.profile import CategoricalFeature, Condition, DataProfile, Feature, IntegerFeature, Rule
 
-CROSS_FIELD_ERROR = "cross_field_rule"
 CUSTOMER_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
 
 
@@ -44,24 +42,10 @@ def _describe(name: str, spec: Feature) -> str:
 
 
 def build_customer_model(profile: DataProfile) -> type[BaseModel]:
-    """A pydantic model with one required field per profiled feature, plus an optional `customer_id`."""
+    """A pydantic model with one required field per profiled feature, plus an optional `customer_id`.
 
-    def check_rules(customer: BaseModel) -> BaseModel:
-        row = customer.__dict__
-        broken = profile.violations(row)
-        if broken:
-            violations = [
-                {
-                    "field": rule.then.field,
-                    "rule": rule.name,
-                    "message": f"{rule.describe()}; got "
-                    + ", ".join(f"{field}={row[field]!r}" for field in rule.fields),
-                }
-                for rule in broken
-            ]
-            raise PydanticCustomError(CROSS_FIELD_ERROR, "cross-field rules broken", {"violations": violations})
-        return customer
-
+    The cross-field rules are published in its schema; `service.validation` checks them.
+    """
     fields: dict[str, Any] = {
         name: (_field_type(spec), Field(description=_describe(name, spec))) for name, spec in profile.features.items()
     }
@@ -77,7 +61,6 @@ def build_customer_model(profile: DataProfile) -> type[BaseModel]:
     return create_model(
         "Customer",
         __config__=ConfigDict(extra="forbid", json_schema_extra=schema_extra),
-        __validators__={"check_rules": model_validator(mode="after")(check_rules)},  # type: ignore[dict-item]
         **fields,
     )
 

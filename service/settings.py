@@ -9,6 +9,8 @@ from typing import Annotated, Literal
 from pydantic import BeforeValidator, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from service.manifest import MODEL_DIR
+
 
 def _split_keys(value: object) -> object:
     """`CHURN_API_KEYS=k1,k2`: a comma-separated list, not JSON."""
@@ -35,7 +37,7 @@ class Settings(BaseSettings):
         default="127.0.0.1", min_length=1, description="Address to bind; loopback unless deliberately exposed."
     )
     port: int = Field(default=8000, ge=0, le=65535, description="TCP port to listen on.")
-    model_dir: Path = Field(default=Path("models/churn"), description="Model directory (model.joblib + manifest).")
+    model_dir: Path = Field(default=MODEL_DIR, description="Model directory (model.joblib + manifest).")
     data_profile: Path = Field(default=Path("data_profile.json"), description="Profile requests are validated against.")
     max_batch: int = Field(default=10_000, ge=1, description="Most customers accepted in one batch request.")
     max_body_bytes: int = Field(
@@ -58,6 +60,13 @@ class Settings(BaseSettings):
     protect_metrics: bool = Field(default=False, description="Require a key for /metrics too.")
     request_timeout_seconds: float = Field(
         default=30.0, gt=0, le=600, description="Longest a request may run before a 504 problem answer."
+    )
+    client_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=600,
+        description="A client gets this long to send its request headers, and at most this long between two "
+        "pieces of its body; else its connection is closed (headers) or it gets 408 (body).",
     )
     shutdown_grace_seconds: int = Field(
         default=20, gt=0, le=600, description="On SIGTERM: how long in-flight requests get to finish."

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from service.manifest import MODEL_DIR as SERVED_MODEL_DIR
+
 ROOT = Path(__file__).resolve().parent.parent
 OPENAPI = ROOT / "openapi.json"
 PROFILE_PATH = ROOT / "data_profile.json"
-MODEL_DIR = ROOT / "models" / "churn"
+MODEL_DIR = ROOT / SERVED_MODEL_DIR
 REQUIREMENTS_IN = ROOT / "requirements.in"
 REQUIREMENTS_TXT = ROOT / "requirements.txt"
 REPORT = ROOT / "verification-report.json"

@@ -66,8 +66,8 @@ def test_every_bad_row_and_field_is_listed(client: TestClient) -> None:
     rows[1]["gender"] = "Other"
     rows[3]["tenure"] = -1
     rows[3]["monthly_charges"] = 118.76
-    rows[4]["internet_service"] = "No"  # its add-ons are not "No internet service": five rules break
-    del rows[4]["contract"]  # a missing field stops the rules from running on that row
+    rows[4]["internet_service"] = "No"  # its six add-ons are not "No internet service": six rules break
+    del rows[4]["contract"]  # a missing field does not hide the rules whose own fields are valid
     rows[2]["internet_service"] = "No"
     addons = ("online_security", "online_backup", "device_protection", "tech_support", "streaming_tv")
     rows[2].update(dict.fromkeys(addons, "No internet service"))  # all but streaming_movies
@@ -78,6 +78,7 @@ def test_every_bad_row_and_field_is_listed(client: TestClient) -> None:
         "customers[3].tenure",
         "customers[3].monthly_charges",
         "customers[4].contract",
+        *(f"customers[4].{addon}" for addon in (*addons, "streaming_movies")),
     }
     assert errors["customers[1].gender"]["allowed"] == ["Female", "Male"]
     assert errors["customers[3].tenure"]["valid_range"] == {"min": 0, "max": 72}

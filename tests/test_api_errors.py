@@ -60,9 +60,9 @@ def test_unknown_path_is_404(client: TestClient, method: str, path: str) -> None
     [
         ("GET", "/predict", "POST"),
         ("PUT", "/predict/batch", "POST"),
-        ("POST", "/health", "GET"),
-        ("DELETE", "/model", "GET"),
-        ("POST", "/health/live", "GET"),
+        ("POST", "/health", "GET, HEAD"),
+        ("DELETE", "/model", "GET, HEAD"),
+        ("POST", "/health/live", "GET, HEAD"),
     ],
 )
 def test_wrong_method_is_405_with_allow(client: TestClient, method: str, path: str, allow: str) -> None:

@@ -72,8 +72,10 @@ SABOTAGES: dict[str, tuple[str, Callable[[dict[str, Any]], None]]] = {
     "5xx-threshold-too-lax": ("ChurnHigh5xxRate", _replace("> 0.05", "> 0.5")),
     "5xx-counting-probes": (
         "ChurnHigh5xxRate",
-        _replace('route!~"/health.*|/metrics|/admin/reload", status', "status"),
+        _replace('route!~"/health.*|/metrics|/admin/reload|unmatched", status', "status"),
     ),
+    "5xx-counting-client-stalls": ("ChurnHigh5xxRate", _replace('status=~"5.."', 'status=~"5..|408"')),
+    "5xx-diluted-by-unmatched-junk": ("ChurnHigh5xxRate", _replace("|unmatched", "")),
     "latency-threshold-too-lax": ("ChurnHighLatencyP99", _replace("> 0.25", "> 2.5")),
     "validation-threshold-too-eager": ("ChurnValidationFailureSpike", _replace("> 0.2", "> 0.01")),
     "validation-metric-misspelt": (

@@ -47,6 +47,7 @@ def test_every_field_is_read_from_its_churn_variable(monkeypatch: pytest.MonkeyP
         "CHURN_ALLOW_UNAUTHENTICATED": "true",
         "CHURN_PROTECT_METRICS": "true",
         "CHURN_REQUEST_TIMEOUT_SECONDS": "2.5",
+        "CHURN_CLIENT_TIMEOUT_SECONDS": "4.5",
         "CHURN_SHUTDOWN_GRACE_SECONDS": "7",
     }
     for name, value in values.items():
@@ -68,6 +69,7 @@ def test_every_field_is_read_from_its_churn_variable(monkeypatch: pytest.MonkeyP
         "allow_unauthenticated": True,
         "protect_metrics": True,
         "request_timeout_seconds": 2.5,
+        "client_timeout_seconds": 4.5,
         "shutdown_grace_seconds": 7,
     }
     assert set(values) == {f"CHURN_{name.upper()}" for name in Settings.model_fields}

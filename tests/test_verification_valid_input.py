@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 import pytest
 from pydantic import Field
 
-import service.routes
+import service.dataplane
 import service.schemas
 from service.manifest import read_manifest
 from service.profile import CategoricalFeature, DataProfile, Feature, IntegerFeature
@@ -69,23 +69,23 @@ def test_a_dropped_category_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_an_answer_without_the_serving_version_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
-    original = service.routes._answers
+    original = service.dataplane._answers
 
     def unversioned(*args: Any) -> list[Prediction]:
         return [answer.model_copy(update={"model_version": "latest"}) for answer in original(*args)]
 
-    monkeypatch.setattr(service.routes, "_answers", unversioned)
+    monkeypatch.setattr(service.dataplane, "_answers", unversioned)
     failures = check_valid_input().failures
     serving = read_manifest(MODEL_DIR).version
     assert any(f"model_version 'latest' is not the serving model's {serving!r}" in f for f in failures), failures
 
 
 def test_a_hard_coded_prediction_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
-    original = service.routes._answers
+    original = service.dataplane._answers
 
     def always_churn(*args: Any) -> list[Prediction]:
         return [answer.model_copy(update={"prediction": 1}) for answer in original(*args)]
 
-    monkeypatch.setattr(service.routes, "_answers", always_churn)
+    monkeypatch.setattr(service.dataplane, "_answers", always_churn)
     failures = check_valid_input().failures
     assert any("prediction 1 disagrees with probability" in f for f in failures), failures

@@ -15,6 +15,7 @@ from typing import Any
 import sklearn
 from joblib.numpy_pickle import NumpyPickler
 
+from experiments import numerics
 from experiments.data import FEATURES, sha256_bytes
 from experiments.train import TrainResult
 from service.manifest import MANIFEST_FILE, MODEL_FILE, Manifest, read_manifest
@@ -61,7 +62,13 @@ def next_version(target: Path, model_sha256: str) -> str:
 
 
 def build_manifest(
-    result: TrainResult, model_sha256: str, profile_sha256: str, version: str, run_id: str | None
+    result: TrainResult,
+    *,
+    model_sha256: str,
+    profile_sha256: str,
+    version: str,
+    run_id: str | None,
+    numeric_environment: dict[str, str],
 ) -> Manifest:
     return Manifest(
         version=version,
@@ -77,6 +84,7 @@ def build_manifest(
         sklearn_version=sklearn.__version__,
         created_at=datetime.now(UTC).replace(microsecond=0),
         mlflow_run_id=run_id,
+        numeric_environment=numeric_environment,
     )
 
 
@@ -113,7 +121,14 @@ def write_model_dir(target: Path, model_bytes: bytes, manifest: Manifest) -> Non
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def export_model_dir(result: TrainResult, target: Path, profile_path: Path, run_id: str | None = None) -> Manifest:
+def export_model_dir(
+    result: TrainResult,
+    target: Path,
+    profile_path: Path,
+    run_id: str | None = None,
+    numeric_environment: dict[str, str] | None = None,
+) -> Manifest:
+    """`numeric_environment`: where the pipeline was trained (a promoted run's tags); default, this process."""
     model_bytes = serialize_pipeline(result)
     model_sha256 = sha256_bytes(model_bytes)
     manifest = build_manifest(
@@ -122,6 +137,7 @@ def export_model_dir(result: TrainResult, target: Path, profile_path: Path, run_
         profile_sha256=sha256_file(profile_path),
         version=next_version(target, model_sha256),
         run_id=run_id,
+        numeric_environment=numerics.current().tags() if numeric_environment is None else numeric_environment,
     )
     write_model_dir(target, model_bytes, manifest)
     return manifest

@@ -37,6 +37,11 @@ class Manifest(BaseModel):
     sklearn_version: str
     created_at: datetime
     mlflow_run_id: str | None = Field(default=None, description="MLflow run that trained the model.")
+    numeric_environment: dict[str, str] = Field(
+        default_factory=dict,
+        description="CPU architecture, BLAS libraries and kernel, numeric package versions the model was trained "
+        "with: the model file's exact bytes depend on them.",
+    )
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2) + "\n"

@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,12 +23,14 @@ from experiments.cli import main
 from experiments.store import Store
 from service.manifest import read_manifest
 from tests.conftest import PROFILE_PATH, ROOT
-from tests.exp_fixtures import write_config
 from tests.team.conftest import TeamServer, client_env
+from tests.utils.ops_figures import report
 from tests.utils.ops_processes import stop, wait_for
 from tests.utils.postgres import Postgres
 
 pytestmark = pytest.mark.slow
+pytest_plugins = ["tests.exp_fixtures"]  # `make_config`: a shipped config, adjusted, in this test's tmp_path
+MakeConfig = Callable[..., Path]
 
 RUN_LINE = re.compile(r"^run ([0-9a-f]{32}): ", re.MULTILINE)
 COMPARE_LINE = re.compile(r"^parent run ([0-9a-f]{32}): baseline run ([0-9a-f]{32}), variant run ([0-9a-f]{32})$", re.M)
@@ -55,10 +58,10 @@ def _tree_digest(directory: Path) -> dict[str, str]:
 
 
 def test_run_audit_compare_reproduce_promote_and_rollback_work_against_the_team_server(
-    tracking: str, team_server: TeamServer, capsys: pytest.CaptureFixture[str], tmp_path: Path, model_dir: Path
+    tracking: str, team_server: TeamServer, capsys: pytest.CaptureFixture[str], make_config: MakeConfig, model_dir: Path
 ) -> None:
     experiment = '"team-commands"'
-    status, out = _command(capsys, "run", str(write_config(tmp_path, experiment=experiment)))
+    status, out = _command(capsys, "run", str(make_config(experiment=experiment)))
     assert status == 0, out
     first = RUN_LINE.findall(out)[0]
     assert f"audit of run {first}: PASSED" in out
@@ -71,8 +74,8 @@ def test_run_audit_compare_reproduce_promote_and_rollback_work_against_the_team_
     assert status == 0
     assert out.strip() == f"audit of run {first}: PASSED (params = config, metrics = recomputed, data hash = file)"
 
-    baseline = write_config(tmp_path, experiment=experiment)
-    variant = write_config(tmp_path, "logreg_c01", experiment=experiment)
+    baseline = make_config(experiment=experiment)
+    variant = make_config("logreg_c01", experiment=experiment)
     status, out = _command(capsys, "compare", str(baseline), str(variant), "--resamples", "100")
     assert status == 0, out
     parent, base_child, variant_child = COMPARE_LINE.findall(out)[0]
@@ -122,17 +125,18 @@ def _experimenter(configs: list[Path], url: str, log: Path) -> subprocess.Popen[
 
 
 def test_two_experimenters_and_a_compare_at_once_lose_and_mix_up_nothing(
-    team_server: TeamServer, postgres: Postgres, tmp_path: Path
+    team_server: TeamServer, postgres: Postgres, tmp_path: Path, make_config: MakeConfig, request: pytest.FixtureRequest
 ) -> None:
     experiment = '"team-concurrent"'
     seeds = {"alice": range(1, 6), "bob": range(11, 16)}
     configs = {
-        who: [write_config(tmp_path, "baseline", experiment=experiment, name=f'"{who}-{seed}"', seed=str(seed))
+        who: [make_config("baseline", experiment=experiment, name=f'"{who}-{seed}"', seed=str(seed))
               for seed in numbers]
         for who, numbers in seeds.items()
     }  # fmt: skip
-    baseline = write_config(tmp_path, experiment=experiment)
-    variant = write_config(tmp_path, "logreg_c01", experiment=experiment)
+    baseline = make_config(experiment=experiment)
+    variant = make_config("logreg_c01", experiment=experiment)
+    started = time.monotonic()
     processes = {who: _experimenter(files, team_server.url, tmp_path / f"{who}.log") for who, files in configs.items()}
     with (tmp_path / "compare.log").open("w") as sink:
         processes["compare"] = subprocess.Popen(
@@ -140,9 +144,11 @@ def test_two_experimenters_and_a_compare_at_once_lose_and_mix_up_nothing(
             cwd=ROOT, env=client_env(team_server.url), stdout=sink, stderr=subprocess.STDOUT, text=True,
             start_new_session=True,
         )  # fmt: skip
+    seconds = {}
     try:
         for who, process in processes.items():
             status = process.wait(timeout=RUN_SECONDS)
+            seconds[who] = round(time.monotonic() - started, 1)
             assert status == 0, f"{who} exited {status}:\n{(tmp_path / f'{who}.log').read_text()}"
     finally:
         for process in processes.values():
@@ -172,6 +178,7 @@ def test_two_experimenters_and_a_compare_at_once_lose_and_mix_up_nothing(
             # Re-audited after everything finished: no later write landed in an earlier run.
             assert audit_run(store, run_id).passed, run_id
     assert "deadlock detected" not in postgres.log()
+    report(request, "team concurrency", {"runs": len(runs), "done_after_seconds": seconds})
 
 
 def _log_all(client: Callable[[str, list[Metric]], None], run_id: str, keys: list[str], step: int) -> None:
@@ -208,7 +215,9 @@ def _race(log_batch: Callable[[str, list[Metric]], None], run_id: str) -> list[B
     return errors
 
 
-def test_concurrent_metric_batches_to_one_run_do_not_deadlock_on_postgresql(team_server: TeamServer) -> None:
+def test_concurrent_metric_batches_to_one_run_do_not_deadlock_on_postgresql(
+    team_server: TeamServer, request: pytest.FixtureRequest
+) -> None:
     client = MlflowClient(team_server.url)
     experiment_id = Store(team_server.url).experiment_id("team-lock-race")
     run_id = client.create_run(experiment_id).info.run_id
@@ -216,15 +225,18 @@ def test_concurrent_metric_batches_to_one_run_do_not_deadlock_on_postgresql(team
     def log_batch(run: str, metrics: list[Metric]) -> None:
         client.log_batch(run, metrics=metrics)
 
+    started = time.monotonic()
     assert _race(log_batch, run_id) == []
+    seconds = round(time.monotonic() - started, 1)
     latest = client.get_run(run_id).data.metrics
     assert latest == dict.fromkeys(KEYS, float(2 * ROUNDS + 1))  # every key's latest value is the last write
     assert "deadlock detected" not in team_server.postgres.log()
     assert " 503 " not in team_server.log()  # MLflow answers a deadlock victim with 503 TEMPORARILY_UNAVAILABLE
+    report(request, "team #24923 race", {"rounds": ROUNDS, "keys": len(KEYS), "errors": 0, "seconds": seconds})
 
 
 def test_the_race_above_deadlocks_when_the_lock_order_differs_between_writers(
-    postgres: Postgres, monkeypatch: pytest.MonkeyPatch
+    postgres: Postgres, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> None:
     """The test above can fail: MLflow's fix (one global key order, and a retry) undone in an in-process store on
     the same PostgreSQL, the same race deadlocks. PostgreSQL names it: `deadlock detected`."""
@@ -252,6 +264,7 @@ def test_the_race_above_deadlocks_when_the_lock_order_differs_between_writers(
     assert all("deadlock detected" in str(error) for error in errors), errors
     assert "deadlock detected" in postgres.log()
     store.engine.dispose()
+    report(request, "team #24923 race, fix undone", {"rounds": ROUNDS, "deadlocks": len(errors)})
 
 
 def _one_line_error(stderr: str) -> str:
@@ -262,9 +275,10 @@ def _one_line_error(stderr: str) -> str:
 
 
 def test_a_server_stopping_mid_run_fails_the_run_in_one_line_and_the_half_run_is_never_promoted(
-    tracking: str, spare_server: TeamServer, tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    config = write_config(tmp_path, experiment='"team-fault"')
+    tracking: str, spare_server: TeamServer, make_config: MakeConfig, model_dir: Path, *,
+    capsys: pytest.CaptureFixture[str], request: pytest.FixtureRequest,
+) -> None:  # fmt: skip
+    config = make_config(experiment='"team-fault"')
     # Retries bounded for the test; with MLflow's default (7 retries with backoff) the same line comes ~4 min later.
     env = {**client_env(spare_server.url), "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
     process = subprocess.Popen(
@@ -280,13 +294,16 @@ def test_a_server_stopping_mid_run_fails_the_run_in_one_line_and_the_half_run_is
             RUN_SECONDS, "the run to start logging", interval=0.02,
         )  # fmt: skip
         stop(spare_server.process)
+        stopped = time.monotonic()
         out, err = process.communicate(timeout=RUN_SECONDS)
+        failed_after = round(time.monotonic() - stopped, 2)
     finally:
         stop(process)  # type: ignore[arg-type]
     assert process.returncode == 2, (out, err)
     line = _one_line_error(err)
     assert line.startswith("error: "), line
     assert spare_server.url.split("//", 1)[1] in line, line
+    report(request, "team server stopped mid-run", {"run_failed_seconds_after_stop": failed_after})
 
     half = running[0].info.run_id
     before = _tree_digest(model_dir)

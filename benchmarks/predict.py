@@ -9,27 +9,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import http.client
 import json
 import statistics
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks.server import ROOT, running_service
 from service.dataplane import DataPlane
 from service.model_store import ModelStore
 from service.profile import load_profile
+from testkit.client import Client
+from testkit.customers import VALID_CUSTOMER
+from testkit.load import Reply, budget, http_request, run_load
+from testkit.paths import MODEL_DIR, PROFILE_PATH
+from testkit.service import launch
 
-CUSTOMER = {
-    "gender": "Female", "senior_citizen": 0, "partner": "Yes", "dependents": "No", "tenure": 1,
-    "phone_service": "No", "multiple_lines": "No phone service", "internet_service": "DSL",
-    "online_security": "No", "online_backup": "Yes", "device_protection": "No", "tech_support": "No",
-    "streaming_tv": "No", "streaming_movies": "No", "contract": "Month-to-month", "paperless_billing": "Yes",
-    "payment_method": "Electronic check", "monthly_charges": 29.85, "total_charges": 29.85,
-}  # fmt: skip
-BODY = json.dumps(CUSTOMER).encode()
-HEADERS = {"Content-Type": "application/json"}
+BODY = json.dumps(VALID_CUSTOMER).encode()
 
 
 def percentile(samples: Sequence[float], q: float) -> float:
@@ -37,65 +32,50 @@ def percentile(samples: Sequence[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def timed(connection: http.client.HTTPConnection, method: str, path: str, body: bytes | None) -> float:
+def timed(client: Client, method: str, path: str, body: bytes | None) -> float:
     start = time.perf_counter()
-    connection.request(method, path, body=body, headers=HEADERS if body else {})
-    response = connection.getresponse()
-    response.read()
-    elapsed = time.perf_counter() - start
-    if response.status != 200:
-        raise RuntimeError(f"{method} {path} answered {response.status}")
+    answer = client.request(method, path, body)
+    elapsed = answer.at - start
+    if answer.status != 200:
+        raise RuntimeError(f"{method} {path} answered {answer.status}")
     return elapsed
 
 
 def sequential(port: int, requests: int) -> tuple[list[float], list[float]]:
     """Interleave /predict and /health/live on one keep-alive connection; returns both latency lists."""
-    connection = http.client.HTTPConnection("127.0.0.1", port)
-    for _ in range(200):  # warm-up: imports, caches, connection
-        timed(connection, "POST", "/predict", BODY)
-    predict, live = [], []
-    for _ in range(requests):
-        predict.append(timed(connection, "POST", "/predict", BODY))
-        live.append(timed(connection, "GET", "/health/live", None))
-    connection.close()
+    with Client(port) as client:
+        for _ in range(200):  # warm-up: imports, caches, connection
+            timed(client, "POST", "/predict", BODY)
+        predict, live = [], []
+        for _ in range(requests):
+            predict.append(timed(client, "POST", "/predict", BODY))
+            live.append(timed(client, "GET", "/health/live", None))
     return predict, live
 
 
-async def _worker(port: int, count: int) -> int:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    request = (
-        f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(BODY)}\r\n\r\n"
-    ).encode() + BODY
-    ok = 0
-    for _ in range(count):
-        writer.write(request)
-        head = await reader.readuntil(b"\r\n\r\n")
-        lines = head.split(b"\r\n")
-        length = next(int(line.split(b":")[1]) for line in lines if line.lower().startswith(b"content-length"))
-        await reader.readexactly(length)
-        ok += head.startswith(b"HTTP/1.1 200")
-    writer.close()
-    await writer.wait_closed()
-    return ok
-
-
 async def concurrent(port: int, concurrency: int, per_worker: int) -> tuple[float, int]:
+    """`concurrency` keep-alive connections sending `per_worker` requests each (in all); seconds and 200s."""
+    ok = 0
+
+    def count(reply: Reply) -> None:
+        nonlocal ok
+        ok += reply.status == 200
+
     start = time.perf_counter()
-    results = await asyncio.gather(*(_worker(port, per_worker) for _ in range(concurrency)))
-    return time.perf_counter() - start, sum(results)
+    await run_load(port, concurrency, [http_request("POST", "/predict", BODY)], budget(concurrency * per_worker), count)
+    return time.perf_counter() - start, ok
 
 
 def in_process(rows: int) -> float:
-    profile, sha = load_profile(ROOT / "data_profile.json")
-    store = ModelStore(ROOT / "models/churn", sha, tuple(profile.features))
+    profile, sha = load_profile(PROFILE_PATH)
+    store = ModelStore(MODEL_DIR, sha, tuple(profile.features))
     store.refresh()
     plane = DataPlane(store)
     for _ in range(200):
-        plane.score([CUSTOMER])
+        plane.score([VALID_CUSTOMER])
     start = time.perf_counter()
     for _ in range(rows):
-        plane.score([CUSTOMER])
+        plane.score([VALID_CUSTOMER])
     return (time.perf_counter() - start) / rows
 
 
@@ -108,9 +88,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     one_row = in_process(2000)
-    with running_service() as port:
-        predict, live = sequential(port, args.requests)
-        seconds, ok = asyncio.run(concurrent(port, args.concurrency, args.per_worker))
+    # Logging stays on (the access line is part of every request's cost); it goes to a temporary file.
+    with launch() as service:
+        predict, live = sequential(service.port, args.requests)
+        seconds, ok = asyncio.run(concurrent(service.port, args.concurrency, args.per_worker))
     total = args.concurrency * args.per_worker
     figures = {
         "predict_p50_ms": statistics.median(predict) * 1000,

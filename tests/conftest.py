@@ -16,9 +16,7 @@ from experiments.train import TrainResult, train
 from service.app import create_app
 from service.profile import DataProfile, load_profile
 from service.settings import Settings
-
-ROOT = Path(__file__).resolve().parent.parent
-PROFILE_PATH = ROOT / "data_profile.json"
+from testkit.paths import PROFILE_PATH, ROOT
 
 
 @pytest.fixture(scope="session")

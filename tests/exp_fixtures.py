@@ -15,7 +15,7 @@ import mlflow
 import pytest
 
 from experiments.store import Store
-from tests.conftest import ROOT
+from testkit.paths import ROOT
 
 CONFIGS = ROOT / "experiments" / "configs"
 DATA_PATH = ROOT / "data" / "telco_customer_churn.csv"

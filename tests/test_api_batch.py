@@ -8,8 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.settings import Settings
+from testkit.customers import customer
 from tests.utils.clients import client_with
-from tests.utils.customers import customer
 from tests.utils.problems import field_errors
 
 MAX_BATCH = 5

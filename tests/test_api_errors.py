@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 from experiments.train import TrainResult
 from service.app import create_app
 from service.settings import Settings
+from testkit.customers import customer
 from tests.utils.asgi import call
 from tests.utils.clients import client_with
-from tests.utils.customers import customer
 from tests.utils.models import EXPLOSION, exploding, publish
 from tests.utils.problems import assert_problem
 

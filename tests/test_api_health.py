@@ -16,7 +16,7 @@ from experiments.train import TrainResult
 from service.app import create_app
 from service.manifest import MANIFEST_FILE, MODEL_FILE
 from service.settings import Settings
-from tests.utils.customers import customer
+from testkit.customers import customer
 from tests.utils.models import publish_bytes
 from tests.utils.problems import assert_problem
 

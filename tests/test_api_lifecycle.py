@@ -18,11 +18,12 @@ from experiments.train import TrainResult
 from service.manifest import MODEL_FILE
 from service.model_store import ModelStore
 from service.settings import Settings
+from testkit.customers import customer
+from testkit.paths import PROFILE_PATH
 from tests.utils.clients import client_with
-from tests.utils.customers import customer
 from tests.utils.models import publish_bytes, retrained
 from tests.utils.problems import assert_problem
-from tests.utils.profile import PROFILE, PROFILE_PATH
+from tests.utils.profile import PROFILE
 
 ROW = customer()
 

@@ -12,26 +12,16 @@ from fastapi.testclient import TestClient
 from experiments.train import TrainResult
 from service.app import create_app
 from service.manifest import MODEL_FILE
-from service.profile import CategoricalFeature
 from service.settings import Settings
-from tests.utils.customers import consistent, customer
+from testkit.customers import consistent, customer
 from tests.utils.models import publish_bytes
 from tests.utils.profile import CATEGORICAL, NUMERIC, PROFILE
 
 
 def _with_value(field: str, value: Any) -> dict[str, Any]:
     """The valid customer with `field` set to `value`, and the fields the rules tie to it made consistent."""
-    row = customer(**{field: value})
-    for rule in PROFILE.rules:
-        if rule.then.field != field or rule.when.holds(row) == rule.then.holds(row):
-            continue
-        if rule.then.holds(row):  # e.g. "No internet service" needs internet_service "No"
-            row[rule.when.field] = rule.when.equals
-        else:  # e.g. multiple_lines "Yes" needs a phone_service other than "No"
-            when = PROFILE.features[rule.when.field]
-            assert isinstance(when, CategoricalFeature)
-            row[rule.when.field] = next(v for v in when.allowed if v != rule.when.equals)
-    row = consistent(row, PROFILE)
+    # Pinned: "No internet service" moves internet_service to "No", multiple_lines "Yes" moves phone_service off "No".
+    row = consistent(customer(**{field: value}), PROFILE, pinned=field)
     assert row[field] == value
     return row
 

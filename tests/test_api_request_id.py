@@ -7,8 +7,8 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
+from testkit.customers import customer
 from tests.utils.asgi import call
-from tests.utils.customers import customer
 from tests.utils.problems import assert_problem
 
 GENERATED = re.compile(r"[0-9a-f]{32}")

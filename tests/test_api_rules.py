@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.profile import CategoricalFeature, Rule
-from tests.utils.customers import customer
+from testkit.customers import customer
 from tests.utils.problems import field_errors
 from tests.utils.profile import PROFILE
 

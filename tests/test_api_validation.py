@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.utils.customers import customer
+from testkit.customers import customer
 from tests.utils.problems import field_errors
 from tests.utils.profile import CATEGORICAL, INTEGER, NON_NULLABLE, NUMBER, NUMERIC, PROFILE
 

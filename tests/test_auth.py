@@ -13,8 +13,8 @@ from pydantic import ValidationError
 from service.app import create_app
 from service.auth import KeyFileError, KeyRing, Role
 from service.settings import Settings
+from testkit.customers import customer
 from tests.utils.clients import client_with
-from tests.utils.customers import customer
 from tests.utils.problems import assert_problem
 
 PREDICT_KEY = "predict-key-5f2c"

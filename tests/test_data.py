@@ -14,7 +14,7 @@ from experiments.data import (
     load_dataset,
     sha256_bytes,
 )
-from tests.conftest import ROOT
+from testkit.paths import ROOT
 
 DATA = ROOT / DEFAULT_DATA_PATH
 

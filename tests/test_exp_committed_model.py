@@ -19,7 +19,7 @@ import pytest
 from experiments.model_dir import DEFAULT_MODEL_DIR
 from experiments.reproduce import Mode
 from service.manifest import MANIFEST_FILE, MODEL_FILE, read_manifest
-from tests.conftest import ROOT
+from testkit.paths import ROOT
 from tests.utils.committed_model import compare, plan_for, produce
 
 COMMITTED = ROOT / DEFAULT_MODEL_DIR

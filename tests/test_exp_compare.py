@@ -11,7 +11,7 @@ from experiments.cli import main
 from experiments.compare import COMPARISON_PLOT, COMPARISON_TABLE, UncontrolledComparison, check_controlled, compare
 from experiments.config import load_config
 from experiments.store import Store
-from tests.conftest import ROOT
+from testkit.paths import ROOT
 
 MakeConfig = Callable[..., Path]
 CONFIGS = ROOT / "experiments" / "configs"

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from experiments.config import ExperimentConfig, load_config, parse_config
 from experiments.params import config_params, flatten, param_value, settings_diff
 from experiments.pipeline import build_pipeline
-from tests.conftest import ROOT
+from testkit.paths import ROOT
 
 pytest_plugins = ["tests.exp_fixtures"]  # `store` (a private MLflow store per test) and `make_config`
 MakeConfig = Callable[..., Path]

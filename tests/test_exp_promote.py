@@ -20,7 +20,7 @@ from experiments.store import Store
 from service.manifest import MODEL_FILE, read_manifest
 from service.model_store import ModelStore
 from service.profile import load_profile
-from tests.conftest import PROFILE_PATH
+from testkit.paths import PROFILE_PATH
 
 MakeConfig = Callable[..., Path]
 

@@ -23,7 +23,7 @@ from experiments import train as train_module
 from experiments.cli import DEFAULT_CONFIG, main
 from experiments.reproduce import TOLERANCE, Mode, reproduce
 from experiments.store import Store
-from tests.conftest import ROOT
+from testkit.paths import ROOT
 
 pytest_plugins = ["tests.exp_fixtures"]  # `_empty_store`, a migrated empty MLflow database
 

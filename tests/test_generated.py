@@ -10,7 +10,7 @@ import pytest
 
 from experiments.cli import main as experiments_main
 from service.spec import main as spec_main
-from tests.conftest import ROOT
+from testkit.paths import ROOT
 
 
 @pytest.fixture(autouse=True)

@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 
 from service.logs import JsonFormatter, configure_logging
 from service.settings import Settings
+from testkit.customers import customer
 from tests.utils.clients import client_with
-from tests.utils.customers import customer
 
 ACCESS_FIELDS = {"request_id", "method", "path", "status", "latency_ms", "model_version"}
 MARKER_ID = "cust-marker-8675309"

@@ -8,8 +8,8 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from service.settings import Settings
+from testkit.customers import customer
 from tests.utils.clients import client_with
-from tests.utils.customers import customer
 
 
 def _samples(client: TestClient) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:

@@ -10,7 +10,7 @@ from experiments.config import EstimatorConfig
 from experiments.model_dir import export_model_dir, next_version, write_model_dir
 from experiments.train import TrainResult, train
 from service.manifest import MANIFEST_FILE, MODEL_FILE, read_manifest
-from tests.conftest import PROFILE_PATH, ROOT
+from testkit.paths import PROFILE_PATH, ROOT
 
 
 def test_manifest_records_hashes_metrics_and_provenance(tmp_path: Path, baseline_result: TrainResult) -> None:

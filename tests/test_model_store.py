@@ -16,8 +16,9 @@ from experiments.train import TrainResult
 from service.manifest import MANIFEST_FILE, MODEL_FILE, read_manifest
 from service.model_store import ModelLoadError, ModelStore, load_model_dir
 from service.profile import sha256_file
+from testkit.paths import PROFILE_PATH
 from tests.utils.models import publish_bytes
-from tests.utils.profile import PROFILE, PROFILE_PATH
+from tests.utils.profile import PROFILE
 
 PROFILE_SHA256 = sha256_file(PROFILE_PATH)
 FEATURES = tuple(PROFILE.features)

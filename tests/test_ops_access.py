@@ -13,18 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.utils.customers import customer
-from tests.utils.ops_processes import (
-    Service,
-    accepts_connections,
-    fetch,
-    free_port,
-    running_service,
-    service_env,
-    start_service,
-    stop,
-    wait_for,
-)
+from testkit.client import fetch
+from testkit.customers import customer
+from testkit.net import accepts_connections, free_port
+from testkit.process import wait_for
+from testkit.service import Service, launch, start_service
 
 pytestmark = pytest.mark.slow
 
@@ -49,6 +42,7 @@ def keyed(
     tmp_path = tmp_path_factory.mktemp(f"access-{request.param}")
     model_dir = tmp_path / "models" / "churn"
     shutil.copytree(_session_model_dir, model_dir)
+    settings: dict[str, object]
     if request.param == "env":
         settings = {"api_keys": PREDICT_KEY, "admin_keys": ADMIN_KEY}
     else:
@@ -57,8 +51,8 @@ def keyed(
             f"# role  sha256 of the key\npredict {_sha256sum(PREDICT_KEY)}\nadmin {_sha256sum(ADMIN_KEY)}\n",
             encoding="utf-8",
         )
-        settings = {"keys_file": str(keys_file)}
-    with running_service(model_dir, tmp_path, settings) as service:
+        settings = {"keys_file": keys_file}
+    with launch(tmp_path, model_dir=model_dir, **settings) as service:
         yield service
 
 
@@ -99,22 +93,21 @@ def test_probes_and_metrics_stay_open_and_no_key_reaches_the_log(keyed: Service)
     assert ADMIN_KEY not in log
 
 
-def _refused(env: dict[str, str], tmp_path: Path) -> tuple[int, str, float]:
-    """Start the service expecting it to refuse; its exit status, stderr and seconds taken. Never left running."""
-    stderr = tmp_path / "refused.log"
+def _refused(tmp_path: Path, port: int, **settings: object) -> tuple[int, str, float]:
+    """Start the service expecting it to refuse; its exit status, log and seconds taken. Never left running."""
     started = time.monotonic()
-    process = start_service(env, stderr)
+    service = start_service(tmp_path, port=port, **settings)
     try:
-        code = process.wait(timeout=REFUSAL_SECONDS)
+        code = service.process.wait(timeout=REFUSAL_SECONDS)
     finally:
-        stop(process)
-    return code, stderr.read_text(encoding="utf-8"), time.monotonic() - started
+        service.stop()
+    return code, service.log(), time.monotonic() - started
 
 
 def test_a_non_loopback_bind_without_keys_refuses_to_start(model_dir: Path, tmp_path: Path) -> None:
     port = free_port()
-    env = service_env(model_dir, port, {"host": "0.0.0.0"})  # noqa: S104 - the exposure under test; it must refuse
-    code, stderr, seconds = _refused(env, tmp_path)
+    # The exposure under test; it must refuse.
+    code, stderr, seconds = _refused(tmp_path, port, model_dir=model_dir, host="0.0.0.0")  # noqa: S104
     assert code != 0
     assert (
         "CHURN_HOST=0.0.0.0 is reachable from other machines but no API keys are set: set CHURN_API_KEYS / "
@@ -127,6 +120,6 @@ def test_a_non_loopback_bind_without_keys_refuses_to_start(model_dir: Path, tmp_
 
 def test_an_unreadable_keys_file_refuses_to_start_rather_than_serve_open(model_dir: Path, tmp_path: Path) -> None:
     missing = tmp_path / "no-such-keys-file"
-    code, stderr, _ = _refused(service_env(model_dir, free_port(), {"keys_file": str(missing)}), tmp_path)
+    code, stderr, _ = _refused(tmp_path, free_port(), model_dir=model_dir, keys_file=missing)
     assert code != 0
     assert f"cannot read keys file {missing}" in stderr

@@ -16,9 +16,13 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from service.settings import Settings
+from testkit.customers import customer
+from testkit.paths import ALERT_RULE_TESTS as RULE_TESTS
+from testkit.paths import ALERT_RULES as RULES
+from testkit.paths import MONITORING
+from testkit.paths import PROMETHEUS_CONFIG as CONFIG
+from testkit.prometheus import load_yaml, promtool
 from tests.utils.clients import client_with
-from tests.utils.customers import customer
-from tests.utils.ops_prometheus import CONFIG, MONITORING, RULE_TESTS, RULES, load_yaml, promtool
 
 REQUIRED_ALERTS = {
     "ChurnApiDown",

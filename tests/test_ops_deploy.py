@@ -16,8 +16,8 @@ import yaml
 
 from service.app import create_app
 from service.settings import Settings
+from testkit.paths import ROOT
 from tests.utils.clients import client_with
-from tests.utils.profile import ROOT
 
 DEPLOY = ROOT / "deploy"
 DOCKERFILE = DEPLOY / "Dockerfile"

@@ -2,7 +2,7 @@
 monitoring/alerts.yml. The model file is deleted, a bad model promoted, the process stopped; each time the
 right alert goes pending in Prometheus' own API, and clears when the fault is repaired.
 
-The Prometheus config is monitoring/prometheus.yml with three changes (tests.utils.ops_prometheus.derived_config):
+The Prometheus config is monitoring/prometheus.yml with three changes (testkit.prometheus.derived_config):
 the target is the test's port, scrape and evaluation run every second instead of every 15 s, and no
 Alertmanager is configured. Alerts have `for:` durations of minutes, so the tests wait for `pending` (the
 rule matched), not `firing`; promtool's unit tests cover the durations.
@@ -26,19 +26,22 @@ import pytest
 from experiments.model_dir import write_model_dir
 from experiments.train import TrainResult
 from service.manifest import MODEL_FILE, Manifest, read_manifest
-from tests.utils.customers import customer
+from testkit.client import fetch
+from testkit.customers import customer
+from testkit.net import HOST
+from testkit.paths import ALERT_RULES as RULES_FILE
+from testkit.process import wait_for
+from testkit.prometheus import Prometheus, derived_config, load_yaml, running_prometheus
+from testkit.service import Service, launch
 from tests.utils.models import publish_bytes
 from tests.utils.ops_figures import report
-from tests.utils.ops_processes import Service, fetch, running_service, wait_for
-from tests.utils.ops_prometheus import RULES as RULES_FILE
-from tests.utils.ops_prometheus import Prometheus, derived_config, load_yaml, running_prometheus
 
 pytestmark = pytest.mark.slow
 
 INTERVAL = "1s"
 ALERT_SECONDS = 60  # bound on every wait for Prometheus to notice (about 2 s in practice)
 NOT_READY = "ChurnModelNotReady"
-SERVICE_SETTINGS = {"reload_interval_seconds": "0.2"}
+RELOAD_SECONDS = 0.2
 
 
 @dataclass
@@ -52,7 +55,7 @@ class Stack:
     processes: contextlib.ExitStack  # stops Prometheus and every service this module started, at its end
 
     def alerts(self, name: str) -> list[dict[str, Any]]:
-        return [a for a in self.prometheus.alerts(name) if a["labels"]["instance"] == f"127.0.0.1:{self.service.port}"]
+        return [a for a in self.prometheus.alerts(name) if a["labels"]["instance"] == f"{HOST}:{self.service.port}"]
 
     def wait_alert(self, name: str, since: float) -> tuple[dict[str, Any], float]:
         """Wait for `name` to be active; the alert and the seconds since `since`."""
@@ -104,7 +107,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory, _session_model_dir: Path) ->
     manifest = read_manifest(model_dir)
     model_bytes = (model_dir / MODEL_FILE).read_bytes()
     with contextlib.ExitStack() as processes:
-        service = processes.enter_context(running_service(model_dir, work / "logs", SERVICE_SETTINGS))
+        service = processes.enter_context(
+            launch(work / "logs", model_dir=model_dir, reload_interval_seconds=RELOAD_SECONDS)
+        )
         config = derived_config(service.port, INTERVAL)
         prometheus = processes.enter_context(running_prometheus(config, work / "prometheus"))
         yield Stack(model_dir, work / "logs", service, prometheus, model_bytes, manifest, processes)
@@ -246,7 +251,7 @@ def test_a_stopped_service_raises_api_down_and_a_restarted_one_clears_it(
         restarted = time.monotonic()
         port = stack.service.port
         stack.service = stack.processes.enter_context(
-            running_service(stack.model_dir, stack.logs, SERVICE_SETTINGS, port=port)
+            launch(stack.logs, port=port, model_dir=stack.model_dir, reload_interval_seconds=RELOAD_SECONDS)
         )
     to_clear = stack.wait_clear("ChurnApiDown", restarted)
     report(

@@ -16,11 +16,14 @@ from pathlib import Path
 import pytest
 
 from experiments.train import TrainResult
-from tests.utils.customers import customer
+from testkit.client import Answer, fetch
+from testkit.customers import customer
+from testkit.net import accepts_connections
+from testkit.process import wait_for
+from testkit.service import Service, launch
 from tests.utils.models import publish
 from tests.utils.ops_figures import report
 from tests.utils.ops_models import holding
-from tests.utils.ops_processes import Answer, Service, accepts_connections, fetch, running_service, wait_for
 
 GRACE_SECONDS = 4
 HELD_AFTER_SIGTERM = 1.0  # the in-flight request goes on this long after the signal before it is released
@@ -66,8 +69,8 @@ def test_sigterm_finishes_the_request_in_flight_refuses_new_ones_and_exits_0(
     tmp_path: Path, model_dir: Path, held: tuple[Path, Path], request: pytest.FixtureRequest
 ) -> None:
     started, release = held
-    settings = {"shutdown_grace_seconds": str(GRACE_SECONDS), "request_timeout_seconds": "60"}
-    with running_service(model_dir, tmp_path, settings) as service:
+    settings = {"shutdown_grace_seconds": GRACE_SECONDS, "request_timeout_seconds": 60}
+    with launch(tmp_path, model_dir=model_dir, **settings) as service:
         in_flight, sent = _signal_during_request(service, started)
 
         wait_for(lambda: not accepts_connections(service.port), 3, "the listening socket to close after SIGTERM")
@@ -110,9 +113,8 @@ def test_a_request_still_running_at_the_end_of_the_grace_period_does_not_keep_th
     tmp_path: Path, model_dir: Path, held: tuple[Path, Path]
 ) -> None:
     started, release = held
-    settings = {"shutdown_grace_seconds": "1", "request_timeout_seconds": "60"}
     try:
-        with running_service(model_dir, tmp_path, settings) as service:
+        with launch(tmp_path, model_dir=model_dir, shutdown_grace_seconds=1, request_timeout_seconds=60) as service:
             in_flight, sent = _signal_during_request(service, started)
             service.process.wait(timeout=1 + 5)
             assert time.monotonic() - sent < 1 + 3

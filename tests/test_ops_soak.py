@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from experiments.train import TrainResult
+from testkit.load import Reply, http_request, rss_kib, run_load
+from testkit.service import launch
 from tests.utils.ops_figures import report
-from tests.utils.ops_load import Reply, http_request, rss_kib, run_load
 from tests.utils.ops_models import api_customers
-from tests.utils.ops_processes import running_service
 
 pytestmark = pytest.mark.slow
 
@@ -58,7 +58,7 @@ def test_a_minute_at_concurrency_32_has_no_errors_and_no_memory_growth(
         if reply.status != expected[reply.item]:
             errors.append(reply)
 
-    with running_service(model_dir, tmp_path) as service:
+    with launch(tmp_path, model_dir=model_dir) as service:
         started = time.monotonic()
         end = started + SOAK_SECONDS
 

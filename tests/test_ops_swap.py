@@ -26,12 +26,13 @@ from experiments.data import sha256_bytes
 from experiments.model_dir import export_model_dir, serialize_pipeline
 from experiments.train import TrainResult
 from service.manifest import read_manifest
+from testkit.load import Reply, http_request, run_load
+from testkit.paths import PROFILE_PATH
+from testkit.process import wait_for
+from testkit.service import launch
 from tests.utils.models import retrained
 from tests.utils.ops_figures import report
-from tests.utils.ops_load import Reply, http_request, run_load
 from tests.utils.ops_models import api_customers, expected_probabilities
-from tests.utils.ops_processes import running_service, wait_for
-from tests.utils.profile import PROFILE_PATH
 
 pytestmark = pytest.mark.slow
 
@@ -116,7 +117,7 @@ def test_promotions_and_a_rollback_under_load_lose_no_request(
     by_version = {initial.version: expected[initial.model_sha256]}
 
     run = Run()
-    with running_service(model_dir, tmp_path, {"reload_interval_seconds": "0.1"}) as service:
+    with launch(tmp_path, model_dir=model_dir, reload_interval_seconds=0.1) as service:
         swapper = threading.Thread(target=_swap, args=(model_dir, models, run, writes), daemon=True)
         deadline = time.monotonic() + LOAD_SECONDS
         started = time.monotonic()

@@ -19,7 +19,7 @@ from service.profile import (
     Rule,
     load_profile,
 )
-from tests.conftest import ROOT
+from testkit.paths import ROOT
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from service.profile import CategoricalFeature, Feature, IntegerFeature
 from service.schemas import CUSTOMER_ID_PATTERN
-from tests.utils.customers import consistent
+from testkit.customers import consistent
 from tests.utils.problems import field_errors
 from tests.utils.profile import PROFILE
 

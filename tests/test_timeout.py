@@ -15,8 +15,8 @@ from sklearn.pipeline import Pipeline
 from experiments.model_dir import serialize_pipeline
 from experiments.train import TrainResult
 from service.settings import Settings
+from testkit.customers import customer
 from tests.utils.clients import client_with
-from tests.utils.customers import customer
 from tests.utils.models import publish_bytes
 from tests.utils.problems import assert_problem
 

@@ -15,9 +15,9 @@ import experiments.tracking
 from experiments.config import load_config
 from experiments.params import run_params
 from experiments.train import TrainResult
+from testkit.paths import BASELINE_CONFIG, ROOT
 from verification.audit import check_audit
 from verification.configs import config_copy
-from verification.paths import BASELINE_CONFIG, ROOT
 
 
 def test_the_committed_experiments_pass_and_report_what_was_audited() -> None:

@@ -16,9 +16,9 @@ from pydantic import Field
 import service.schemas
 from service.dataplane import DataPlane
 from service.profile import CategoricalFeature, Condition, DataProfile, Feature, IntegerFeature
+from testkit.paths import OPENAPI
 from verification.app import committed_app
 from verification.contract import _parses, check_contract
-from verification.paths import OPENAPI
 
 PREDICT = ["POST /predict"]
 

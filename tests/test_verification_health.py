@@ -1,4 +1,5 @@
-"""Sabotage proof for the health check: a server whose health handler always says healthy must fail it."""
+"""Sabotage proof for the health check: a server whose health handler always says healthy must fail it; the
+committed service passes it, whatever CHURN_* variables the caller's shell exports."""
 
 from __future__ import annotations
 
@@ -39,7 +40,12 @@ def test_a_health_handler_that_always_says_healthy_is_caught(tmp_path: Path) -> 
 
 
 @pytest.mark.slow
-def test_the_committed_service_passes_and_reports_the_time_to_unhealthy() -> None:
+def test_the_committed_service_passes_with_keys_exported_in_the_shell(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A developer's shell: keys and a proxy exported. The check starts the service from the harness defaults
+    # (loopback, no keys), so neither may reach it (the keys used to turn the 503 steps into 401s).
+    monkeypatch.setenv("CHURN_API_KEYS", "a-developers-key")
+    monkeypatch.setenv("CHURN_ADMIN_KEYS", "a-developers-admin-key")
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
     result = check_health()
     assert result.passed, result.failures
     assert result.evidence["requests_to_unhealthy"] == 1

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from testkit.paths import REQUIREMENTS_IN, REQUIREMENTS_TXT
 from verification.hashes import index_digests
 from verification.lock import Compiler, check_lock, currency_problems, pip_compile
-from verification.paths import REQUIREMENTS_IN, REQUIREMENTS_TXT
 from verification.requirements import parse
 
 LOCK = REQUIREMENTS_TXT.read_text(encoding="utf-8")

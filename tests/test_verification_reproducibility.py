@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from verification.paths import ROOT
+from testkit.paths import ROOT
 from verification.reproducibility import check_reproducibility
 
 # What `python -m experiments run` reads: its code, the service code it imports, the data, the lock.

@@ -13,8 +13,8 @@ import service.schemas
 from service.manifest import read_manifest
 from service.profile import CategoricalFeature, DataProfile, Feature, IntegerFeature
 from service.schemas import Prediction
-from verification.customers import boundary_cases
-from verification.paths import MODEL_DIR
+from testkit.customers import boundary_cases
+from testkit.paths import MODEL_DIR
 from verification.valid_input import check_valid_input
 
 

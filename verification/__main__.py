@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from verification.paths import REPORT, ROOT
+from testkit.paths import REPORT, ROOT
 from verification.registry import BY_NAME, TARGETS, Target
 from verification.report import failures, table, write_json
 from verification.result import CheckResult, crashed, from_json

@@ -8,9 +8,9 @@ from fastapi import FastAPI
 
 from service.app import create_app
 from service.settings import Settings
-from verification.paths import MODEL_DIR, PROFILE
+from testkit.paths import MODEL_DIR, PROFILE_PATH
 
 
-def committed_app(model_dir: Path = MODEL_DIR, profile: Path = PROFILE) -> FastAPI:
+def committed_app(model_dir: Path = MODEL_DIR, profile: Path = PROFILE_PATH) -> FastAPI:
     # An hour between background reloads: the checks drive reloads through requests, not a timer.
     return create_app(Settings(model_dir=model_dir, data_profile=profile, reload_interval_seconds=3600))

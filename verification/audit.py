@@ -23,8 +23,8 @@ from experiments.params import MODEL_PREFIX, config_params
 from experiments.runs import RunOutcome, run_experiment
 from experiments.store import Store
 from experiments.train import TrainResult
+from testkit.paths import BASELINE_CONFIG, ROOT
 from verification.configs import config_copy
-from verification.paths import BASELINE_CONFIG, ROOT
 from verification.result import CheckResult, verdict
 
 TARGET = "audit"

@@ -25,9 +25,9 @@ from schemathesis.generation import derive_operation_seed
 from schemathesis.generation.hypothesis.builder import HypothesisTestConfig, HypothesisTestMode, create_test
 from schemathesis.python import asgi
 
+from testkit.paths import OPENAPI
 from verification.app import committed_app
 from verification.contract_findings import Findings
-from verification.paths import OPENAPI
 from verification.result import CheckResult, verdict
 
 TARGET = "contract"

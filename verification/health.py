@@ -4,20 +4,25 @@ started with no model -> live 200, ready 503, /predict 503 problem+json. No 500 
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from service.manifest import MODEL_FILE
 from service.profile import load_profile
-from verification.customers import base_row
-from verification.paths import MODEL_DIR, PROFILE
+from testkit.client import Answer, fetch
+from testkit.customers import base_row
+from testkit.net import HOST
+from testkit.paths import MODEL_DIR, PROFILE_PATH
+from testkit.process import DidNotStart
+from testkit.service import SERVICE_COMMAND, Service, launch
 from verification.result import CheckResult, verdict
-from verification.server import SERVICE_COMMAND, Answer, Server, ServerDidNotStart, serve
 
 TARGET = "health"
 CHECK = "uvicorn on 127.0.0.1: delete model.joblib -> 503, restore -> 200, no model -> live 200 / ready 503"
@@ -25,11 +30,36 @@ DEADLINE = 5.0  # seconds a deleted model may go unnoticed before the check stop
 POLL = 0.01
 
 
+@dataclass
+class Server:
+    """The service under check, and every answer it gave, to prove none was a 500."""
+
+    service: Service
+    answers: list[tuple[str, Answer]] = field(default_factory=list)
+
+    def request(self, method: str, path: str, body: Any = None) -> Answer:
+        answer = fetch(self.service.port, method, path, body, timeout=5.0)
+        self.answers.append((f"{method} {path}", answer))
+        return answer
+
+    def alive(self) -> bool:
+        return self.service.alive()
+
+
+@contextlib.contextmanager
+def _serve(model_dir: Path, work: Path, command: Sequence[str]) -> Iterator[Server]:
+    # Live, not ready: the no-model step starts a service that is alive but never ready.
+    with launch(
+        work, ready="live", command=command, startup_timeout=60.0, model_dir=model_dir, log_level="WARNING"
+    ) as service:
+        yield Server(service)
+
+
 def _expect(where: str, answer: Answer, status: int, health: str) -> list[str]:
-    body = answer.body if isinstance(answer.body, dict) else {}
+    body = answer.data if isinstance(answer.data, dict) else {}
     if answer.status == status and body.get("status") == health and (health == "healthy" or body.get("reason")):
         return []
-    return [f"{where}: answered {answer.status} {str(answer.body)[:300]}; expected {status} {health}"]
+    return [f"{where}: answered {answer.status} {str(answer.data)[:300]}; expected {status} {health}"]
 
 
 def _after_deletion(server: Server, model_file: Path, deadline: float, evidence: dict[str, Any]) -> list[str]:
@@ -46,7 +76,7 @@ def _after_deletion(server: Server, model_file: Path, deadline: float, evidence:
     evidence["requests_to_unhealthy"] = requests
     if answer.status != 503:
         return [
-            f"GET /health still answered {answer.status} {str(answer.body)[:200]} {deadline:.1f} s "
+            f"GET /health still answered {answer.status} {str(answer.data)[:200]} {deadline:.1f} s "
             f"({requests} requests) after {MODEL_FILE} was deleted: the health check does not look at the model"
         ]
     evidence["seconds_to_unhealthy"] = round(answer.at - deleted_at, 4)
@@ -77,14 +107,14 @@ def _without_model(server: Server, predict_body: dict[str, Any]) -> list[str]:
         failures.append(f"no model: GET /health/live answered {live.status}; liveness must stay 200")
     failures += _expect("no model: GET /health/ready", server.request("GET", "/health/ready"), 503, "unhealthy")
     predict = server.request("POST", "/predict", predict_body)
-    body = predict.body if isinstance(predict.body, dict) else {}
+    body = predict.data if isinstance(predict.data, dict) else {}
     if (
         predict.status != 503
         or not predict.content_type.startswith("application/problem+json")
         or body.get("status") != 503
     ):
         failures.append(
-            f"no model: POST /predict answered {predict.status} {predict.content_type} {str(predict.body)[:200]}; "
+            f"no model: POST /predict answered {predict.status} {predict.content_type} {str(predict.data)[:200]}; "
             "expected 503 application/problem+json"
         )
     return failures
@@ -93,12 +123,12 @@ def _without_model(server: Server, predict_body: dict[str, Any]) -> list[str]:
 def check_health(
     command: Sequence[str] = SERVICE_COMMAND,
     model_dir: Path = MODEL_DIR,
-    profile_path: Path = PROFILE,
+    profile_path: Path = PROFILE_PATH,
     deadline: float = DEADLINE,
 ) -> CheckResult:
     started = time.perf_counter()
     failures: list[str] = []
-    evidence: dict[str, Any] = {"host": "127.0.0.1"}
+    evidence: dict[str, Any] = {"host": HOST}
     answers: list[tuple[str, Answer]] = []
     with tempfile.TemporaryDirectory(prefix="churnguard-health-") as tmp:
         work = Path(tmp)
@@ -109,15 +139,15 @@ def check_health(
         empty = work / "models" / "empty"
         empty.mkdir()
         try:
-            with serve(served, work, command) as server:
+            with _serve(served, work, command) as server:
                 answers = server.answers  # the same list: it keeps growing while the block runs
                 failures += _expect("GET /health with the model", server.request("GET", "/health"), 200, "healthy")
                 failures += _after_deletion(server, served / MODEL_FILE, deadline, evidence)
                 failures += _after_restore(server, served / MODEL_FILE, pristine, evidence)
-            with serve(empty, work, command) as server:
+            with _serve(empty, work, command) as server:
                 failures += _without_model(server, base_row(load_profile(profile_path)[0]))
             answers = answers + server.answers
-        except ServerDidNotStart as exc:
+        except DidNotStart as exc:
             failures.append(f"the service did not start: {exc}")
         except OSError as exc:  # refused or reset: the process died or hung mid-check
             failures.append(f"the service stopped answering: {type(exc).__name__}: {exc}")

@@ -23,9 +23,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from testkit.paths import REQUIREMENTS_IN, REQUIREMENTS_TXT, ROOT
 from verification.hashes import Digests, hash_problems, index_digests
 from verification.imports import scan, undeclared
-from verification.paths import REQUIREMENTS_IN, REQUIREMENTS_TXT, ROOT
 from verification.requirements import Requirement, lock_problems, parse
 from verification.result import CheckResult, verdict
 

@@ -29,9 +29,9 @@ import numpy as np
 
 from experiments import numerics
 from experiments.config import load_config
+from testkit.paths import BASELINE_CONFIG, ROOT
 from verification.configs import config_copy
 from verification.experiment_runs import ChildRun, Logged, reproduce_child, run_children
-from verification.paths import BASELINE_CONFIG, ROOT
 from verification.result import CheckResult, verdict
 
 TARGET = "reproducibility"

@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 
 from service.manifest import Manifest, read_manifest
 from service.profile import load_profile
+from testkit.customers import boundary_cases
+from testkit.paths import MODEL_DIR, PROFILE_PATH
 from verification.app import committed_app
-from verification.customers import boundary_cases
-from verification.paths import MODEL_DIR, PROFILE
 from verification.result import CheckResult, verdict
 
 TARGET = "valid_input"
@@ -40,7 +40,7 @@ def judge(where: str, status: int, body: Any, manifest: Manifest) -> list[str]:
 
 
 def check_valid_input(
-    app: FastAPI | None = None, profile_path: Path = PROFILE, model_dir: Path = MODEL_DIR
+    app: FastAPI | None = None, profile_path: Path = PROFILE_PATH, model_dir: Path = MODEL_DIR
 ) -> CheckResult:
     started = time.perf_counter()
     profile, _ = load_profile(profile_path)

@@ -16,7 +16,7 @@ from experiments.model_dir import build_manifest, serialize_pipeline, write_mode
 from experiments.train import TrainResult, train
 from service.manifest import Manifest
 from service.profile import sha256_file
-from tests.utils.profile import PROFILE_PATH
+from testkit.paths import PROFILE_PATH
 
 EXPLOSION = "estimator exploded: secret-internal-detail-4711"
 

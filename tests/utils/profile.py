@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from service.profile import CategoricalFeature, IntegerFeature, NumberFeature, load_profile
+from testkit.paths import PROFILE_PATH
 
-ROOT = Path(__file__).resolve().parents[2]
-PROFILE_PATH = ROOT / "data_profile.json"
 PROFILE = load_profile(PROFILE_PATH)[0]
 
 CATEGORICAL = {name: spec for name, spec in PROFILE.features.items() if isinstance(spec, CategoricalFeature)}

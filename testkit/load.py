@@ -1,5 +1,5 @@
-"""Load for the operations tests: raw HTTP/1.1 keep-alive clients on asyncio (one connection each, like
-benchmarks/predict.py), and the server's resident memory read from /proc."""
+"""The load generator: raw HTTP/1.1 keep-alive clients on asyncio, one connection each, every reply timed and
+handed to a callback; and a process's resident memory read from /proc."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tests.utils.ops_processes import HOST
+from testkit.net import HOST
 
 REQUEST_TIMEOUT = 10.0
 
@@ -16,7 +16,7 @@ REQUEST_TIMEOUT = 10.0
 @dataclass(frozen=True)
 class Reply:
     worker: int
-    item: int  # which request body (e.g. which customer) was sent
+    item: int  # which request (e.g. which customer) was sent
     sent: float  # time.monotonic()
     received: float
     status: int  # 0: no HTTP answer at all (connection error or timeout); `body` then holds the error
@@ -81,10 +81,16 @@ async def run_load(
     await asyncio.gather(*(_worker(port, w, requests, keep_going, on_reply) for w in range(concurrency)))
 
 
+def budget(total: int) -> Callable[[], bool]:
+    """A `keep_going` for exactly `total` requests, shared by all the workers."""
+    remaining = iter(range(total))
+    return lambda: next(remaining, None) is not None
+
+
 def rss_kib(pid: int) -> int:
     """Resident set size of `pid` in KiB (VmRSS in /proc/PID/status)."""
     with open(f"/proc/{pid}/status", encoding="ascii") as status:
         for line in status:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
-    raise AssertionError(f"no VmRSS for process {pid}")
+    raise LookupError(f"no VmRSS for process {pid}")

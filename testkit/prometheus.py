@@ -4,24 +4,23 @@ loopback port, configured from monitoring/prometheus.yml with the target and int
 from __future__ import annotations
 
 import contextlib
-import json
 import shutil
 import subprocess
 import urllib.parse
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.utils.ops_processes import HOST, STARTUP_SECONDS, answers, free_port, stop, wait_for
-from tests.utils.profile import ROOT
+from testkit.client import probe
+from testkit.net import HOST, free_port
+from testkit.paths import PROMETHEUS_CONFIG, ROOT
+from testkit.process import Managed, clean_env, running, start
 
-MONITORING = ROOT / "monitoring"
-CONFIG = MONITORING / "prometheus.yml"
-RULES = MONITORING / "alerts.yml"
-RULE_TESTS = MONITORING / "tests" / "alerts_test.yml"
+STARTUP_SECONDS = 30.0
 INSTALL_HINT = (
     "Debian's `prometheus` package provides it: apt-get update && apt-get install -y --no-install-recommends "
     "prometheus (.ci/run installs it on CI)"
@@ -49,25 +48,25 @@ def load_yaml(path: Path) -> Any:
 def derived_config(target_port: int, interval: str) -> dict[str, Any]:
     """monitoring/prometheus.yml for a test: the same job and rule file, the target on `target_port`, scrape
     and evaluation every `interval`, and no Alertmanager (alerts are read from Prometheus' own API)."""
-    config: dict[str, Any] = load_yaml(CONFIG)
+    config: dict[str, Any] = load_yaml(PROMETHEUS_CONFIG)
     config["global"] = {**config["global"], "scrape_interval": interval, "evaluation_interval": interval}
-    config["rule_files"] = [str((CONFIG.parent / name).resolve()) for name in config["rule_files"]]
+    config["rule_files"] = [str((PROMETHEUS_CONFIG.parent / name).resolve()) for name in config["rule_files"]]
     config.pop("alerting", None)
     (job,) = config["scrape_configs"]
     job["static_configs"] = [{"targets": [f"{HOST}:{target_port}"]}]
     return config
 
 
-class Prometheus:
-    def __init__(self, port: int) -> None:
-        self.port = port
+@dataclass
+class Prometheus(Managed):
+    port: int
 
     def api(self, path: str, **params: str) -> Any:
         query = f"?{urllib.parse.urlencode(params)}" if params else ""
-        answer = answers(self.port, f"/api/v1/{path}{query}")
+        answer = probe(self.port, f"/api/v1/{path}{query}")
         assert answer is not None, f"Prometheus stopped answering on port {self.port}"
         assert answer.status == 200, answer.body
-        body = json.loads(answer.body)
+        body = answer.json()
         assert body["status"] == "success", body
         return body["data"]
 
@@ -91,30 +90,19 @@ def running_prometheus(config: dict[str, Any], work: Path) -> Iterator[Prometheu
     checked = promtool("check", "config", config_file)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     port = free_port()
-    log = work / "prometheus.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [
-                tool("prometheus"),
-                f"--config.file={config_file}",
-                f"--storage.tsdb.path={work / 'data'}",
-                f"--web.listen-address={HOST}:{port}",
-                "--log.level=warn",
-            ],
-            cwd=work,
-            stdin=subprocess.DEVNULL,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
+    command = [
+        tool("prometheus"),
+        f"--config.file={config_file}",
+        f"--storage.tsdb.path={work / 'data'}",
+        f"--web.listen-address={HOST}:{port}",
+        "--log.level=warn",
+    ]
+    managed = start("prometheus", command, log_path=work / "prometheus.log", env=clean_env(), cwd=work)
+    prometheus = Prometheus(managed.name, managed.process, managed.log_path, port)
 
-        def ready() -> bool:
-            assert process.poll() is None, f"prometheus exited: {log.read_text(errors='replace')}"
-            answer = answers(port, "/-/ready")
-            return answer is not None and answer.status == 200
+    def ready() -> bool:
+        answer = probe(port, "/-/ready")
+        return answer is not None and answer.status == 200
 
-        wait_for(ready, STARTUP_SECONDS, "Prometheus to be ready")
-        yield Prometheus(port)
-    finally:
-        stop(process)
+    with running(prometheus, ready, STARTUP_SECONDS, f"200 on /-/ready at {HOST}:{port}"):
+        yield prometheus

@@ -1,5 +1,6 @@
-"""Valid customers built from the data profile alone: every category value and both ends of every range, each in
-a row that keeps every cross-field rule. Built from the profile, not the app, so a narrowed app cannot hide a gap."""
+"""Customers: the known-valid one (`customer(**overrides)`), and rows built from the data profile alone — made
+consistent with every cross-field rule, or one per category value and range end. Built from the profile, not
+the app, so a narrowed app cannot hide a gap."""
 
 from __future__ import annotations
 
@@ -9,6 +10,32 @@ from typing import Any
 from service.profile import CategoricalFeature, Condition, DataProfile
 
 Row = dict[str, Any]
+
+VALID_CUSTOMER: Row = {
+    "gender": "Female",
+    "senior_citizen": 0,
+    "partner": "Yes",
+    "dependents": "No",
+    "tenure": 1,
+    "phone_service": "No",
+    "multiple_lines": "No phone service",
+    "internet_service": "DSL",
+    "online_security": "No",
+    "online_backup": "Yes",
+    "device_protection": "No",
+    "tech_support": "No",
+    "streaming_tv": "No",
+    "streaming_movies": "No",
+    "contract": "Month-to-month",
+    "paperless_billing": "Yes",
+    "payment_method": "Electronic check",
+    "monthly_charges": 29.85,
+    "total_charges": 29.85,
+}
+
+
+def customer(**overrides: Any) -> Row:
+    return {**VALID_CUSTOMER, **overrides}
 
 
 @dataclass(frozen=True)
@@ -40,7 +67,8 @@ def _make(row: Row, condition: Condition, hold: bool, profile: DataProfile) -> N
 
 
 def consistent(row: Row, profile: DataProfile, pinned: str | None = None) -> Row:
-    """`row` adjusted so every rule holds, never changing `pinned` (the field under test)."""
+    """`row` adjusted so every rule holds, changing only the fields the rules tie together and never `pinned`
+    (the field under test). ValueError when no such row exists, so no check ever sends a wrong row."""
     fixed = dict(row)
     # A pinned dependent field decides its condition field (online_security="No internet service" -> internet "No").
     decided = {pinned}

@@ -1,4 +1,4 @@
-"""The committed artefacts the checks verify, as absolute paths, so a check runs the same from any directory."""
+"""The repository's committed files as absolute paths, so every tool runs the same from any directory."""
 
 from __future__ import annotations
 
@@ -6,11 +6,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 OPENAPI = ROOT / "openapi.json"
-PROFILE = ROOT / "data_profile.json"
+PROFILE_PATH = ROOT / "data_profile.json"
 MODEL_DIR = ROOT / "models" / "churn"
 REQUIREMENTS_IN = ROOT / "requirements.in"
 REQUIREMENTS_TXT = ROOT / "requirements.txt"
 REPORT = ROOT / "verification-report.json"
 BASELINE_CONFIG = ROOT / "experiments" / "configs" / "baseline.toml"  # the served model's experiment config
+MONITORING = ROOT / "monitoring"
+PROMETHEUS_CONFIG = MONITORING / "prometheus.yml"
+ALERT_RULES = MONITORING / "alerts.yml"
+ALERT_RULE_TESTS = MONITORING / "tests" / "alerts_test.yml"
 # Where the project's own Python lives: the import scan reads these, and these names are first-party.
-SOURCE_DIRS = ("service", "experiments", "verification", "tests", "benchmarks")
+SOURCE_DIRS = ("service", "experiments", "verification", "testkit", "tests", "benchmarks")

@@ -16,6 +16,7 @@ from mlflow.exceptions import MlflowException
 
 from experiments import numerics
 from experiments.audit import AuditReport, audit_run
+from experiments.completeness import missing_parts
 from experiments.model_dir import export_model_dir
 from experiments.store import Store, active_store
 from experiments.train import TrainResult
@@ -55,6 +56,9 @@ class Promotion:
 
 
 def _promotable(store: Store, run_id: str, profile_path: Path) -> tuple[AuditReport, TrainResult]:
+    missing = missing_parts(store, store.client.get_run(run_id))
+    if missing:
+        raise PromotionRefused(f"run {run_id} is half-logged, it never completed: " + "; ".join(missing))
     report = audit_run(store, run_id)
     if not report.passed or report.result is None or report.model_uri is None:
         raise PromotionRefused(f"run {run_id} failed its audit:\n{report.verdict()}")

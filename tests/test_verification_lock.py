@@ -98,6 +98,21 @@ def test_a_lock_that_differs_from_what_pip_compile_makes_is_caught(tmp_path: Pat
     assert "+    # via  " in stale[0]
 
 
+def test_a_lock_without_the_tracking_servers_database_driver_is_caught(tmp_path: Path) -> None:
+    """psycopg2-binary: nothing imports it (the mlflow server loads it from the backend URI), so only the lock's
+    own checks stand between a hand-edited lock and a team server that cannot start. Both of them catch it."""
+    entry = _entry("psycopg2-binary")
+    without = LOCK.replace(entry, "")
+    failures = _run(tmp_path, without, compile_lock=lambda declared, start: LOCK)
+    assert any(f.startswith("psycopg2-binary is declared in requirements.in (line ") for f in failures), failures
+    stale = [failure for failure in failures if failure.startswith("requirements.txt is not what `pip-compile")]
+    assert stale, failures
+    assert "+psycopg2-binary==" in stale[0]
+    # Even where pip-compile keeps the lock as it is (a stand-in that returns its start file), it is caught.
+    failures = _run(tmp_path, without, compile_lock=lambda declared, start: start)
+    assert any(f.startswith("psycopg2-binary is declared in requirements.in") for f in failures), failures
+
+
 def test_a_broken_environment_is_caught(tmp_path: Path) -> None:
     broken = _python(tmp_path, "fastapi 0.1 requires starlette, which is not installed.", 1)
     failures = _run(tmp_path, python=broken)

@@ -91,6 +91,18 @@ def installed_problems(
     return problems
 
 
+def unlocked_problems(declared: list[Requirement], pins: list[Requirement]) -> list[str]:
+    """Every requirement of requirements.in is pinned in the lock: e.g. the tracking server's database driver,
+    which nothing imports, so the import scan cannot miss it; pip-compile would add it back, but a lock edited
+    by hand must not lose it unnoticed even where pip-compile is not run."""
+    locked = {pin.name for pin in pins}
+    return [
+        f"{requirement.name} is declared in requirements.in (line {requirement.line}), not pinned in requirements.txt"
+        for requirement in declared
+        if requirement.name not in locked
+    ]
+
+
 def pip_check(python: str) -> tuple[list[str], str]:
     done = subprocess.run([python, "-m", "pip", "check"], capture_output=True, text=True, timeout=300, check=False)
     output = (done.stdout + done.stderr).strip()
@@ -110,10 +122,12 @@ def check_lock(
     started = time.perf_counter()
     declared_text, lock_text = requirements_in.read_text(encoding="utf-8"), lock.read_text(encoding="utf-8")
     pins, _ = parse(lock_text)
-    declared = {requirement.name for requirement in parse(declared_text)[0]}
+    declared_requirements = parse(declared_text)[0]
+    declared = {requirement.name for requirement in declared_requirements}
     imports, files = scan(source_root)
     pip_failures, pip_output = pip_check(python)
     failures = [f"requirements.txt {problem}" for problem in lock_problems(lock_text)]
+    failures += unlocked_problems(declared_requirements, pins)
     failures += installed_problems(pins, version_of)
     failures += pip_failures
     failures += undeclared(imports, declared)

@@ -75,6 +75,8 @@ SABOTAGES: dict[str, tuple[str, Callable[[dict[str, Any]], None]]] = {
         _replace('route!~"/health.*|/metrics|/admin/reload", status', "status"),
     ),
     "latency-threshold-too-lax": ("ChurnHighLatencyP99", _replace("> 0.25", "> 2.5")),
+    "synthetic-inverted": ("ChurnSyntheticPredictFailing", _replace("== 0", "== 1")),
+    "synthetic-too-slow": ("ChurnSyntheticPredictFailing", _replace("for: 3m", "for: 10m")),
     "validation-threshold-too-eager": ("ChurnValidationFailureSpike", _replace("> 0.2", "> 0.01")),
     "validation-metric-misspelt": (
         "ChurnValidationFailureSpike",

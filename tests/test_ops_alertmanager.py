@@ -16,11 +16,10 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
+from testkit.customers import VALID_CUSTOMER
 from testkit.paths import ALERT_RULES as RULES
-from testkit.paths import MONITORING
+from testkit.paths import MONITORING, ROOT
 from testkit.prometheus import load_yaml
-from tests.utils.customers import VALID_CUSTOMER
-from tests.utils.profile import ROOT
 
 ALERTMANAGER = MONITORING / "alertmanager.yml"
 BLACKBOX = MONITORING / "blackbox.yml"

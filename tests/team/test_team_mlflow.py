@@ -4,8 +4,11 @@ and a tracking server that stops in the middle of a run."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -22,11 +25,12 @@ from experiments.audit import audit_run
 from experiments.cli import main
 from experiments.store import Store
 from service.manifest import read_manifest
+from testkit.mlflow_server import MlflowServer
+from testkit.postgres import Postgres
+from testkit.process import wait_for
 from tests.conftest import PROFILE_PATH, ROOT
-from tests.team.conftest import TeamServer, client_env
+from tests.team.conftest import client_env
 from tests.utils.ops_figures import report
-from tests.utils.ops_processes import stop, wait_for
-from tests.utils.postgres import Postgres
 
 pytestmark = pytest.mark.slow
 pytest_plugins = ["tests.exp_fixtures"]  # `make_config`: a shipped config, adjusted, in this test's tmp_path
@@ -38,7 +42,7 @@ RUN_SECONDS = 180.0  # bound on any experiment command started here (one alone: 
 
 
 @pytest.fixture
-def tracking(team_server: TeamServer, monkeypatch: pytest.MonkeyPatch) -> str:
+def tracking(team_server: MlflowServer, monkeypatch: pytest.MonkeyPatch) -> str:
     """The commands below find the server exactly as an experimenter's shell would: MLFLOW_TRACKING_URI."""
     monkeypatch.setenv("MLFLOW_TRACKING_URI", team_server.url)
     return team_server.url
@@ -58,7 +62,7 @@ def _tree_digest(directory: Path) -> dict[str, str]:
 
 
 def test_run_audit_compare_reproduce_promote_and_rollback_work_against_the_team_server(
-    tracking: str, team_server: TeamServer, capsys: pytest.CaptureFixture[str], make_config: MakeConfig, model_dir: Path
+    tracking: str, team_work: Path, capsys: pytest.CaptureFixture[str], make_config: MakeConfig, model_dir: Path
 ) -> None:
     experiment = '"team-commands"'
     status, out = _command(capsys, "run", str(make_config(experiment=experiment)))
@@ -68,7 +72,7 @@ def test_run_audit_compare_reproduce_promote_and_rollback_work_against_the_team_
     # Artifacts went through the server (`--serve-artifacts`) into its destination, not to this machine's disk.
     run = MlflowClient(tracking).get_run(first)
     assert run.info.artifact_uri.startswith("mlflow-artifacts:/"), run.info.artifact_uri
-    assert list(team_server.artifacts.rglob(f"{first}/artifacts/config.toml"))
+    assert list((team_work / "artifacts").rglob(f"{first}/artifacts/config.toml"))
 
     status, out = _command(capsys, "audit", first)
     assert status == 0
@@ -114,6 +118,14 @@ def test_run_audit_compare_reproduce_promote_and_rollback_work_against_the_team_
     assert parent not in {first, base_child}
 
 
+def _end(process: subprocess.Popen[str]) -> None:
+    """Kill what a test started (its own session) if it is still running: a failed test leaves nothing behind."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
 def _experimenter(configs: list[Path], url: str, log: Path) -> subprocess.Popen[str]:
     """One experimenter's session: `run` on each config in turn, in one Python process (the CLI's `main`)."""
     script = "import sys; from experiments.cli import main; sys.exit(max(main(['run', c]) for c in sys.argv[1:]))"
@@ -125,7 +137,11 @@ def _experimenter(configs: list[Path], url: str, log: Path) -> subprocess.Popen[
 
 
 def test_two_experimenters_and_a_compare_at_once_lose_and_mix_up_nothing(
-    team_server: TeamServer, postgres: Postgres, tmp_path: Path, make_config: MakeConfig, request: pytest.FixtureRequest
+    team_server: MlflowServer,
+    postgres: Postgres,
+    tmp_path: Path,
+    make_config: MakeConfig,
+    request: pytest.FixtureRequest,
 ) -> None:
     experiment = '"team-concurrent"'
     seeds = {"alice": range(1, 6), "bob": range(11, 16)}
@@ -152,7 +168,7 @@ def test_two_experimenters_and_a_compare_at_once_lose_and_mix_up_nothing(
             assert status == 0, f"{who} exited {status}:\n{(tmp_path / f'{who}.log').read_text()}"
     finally:
         for process in processes.values():
-            stop(process)  # type: ignore[arg-type]
+            _end(process)
 
     store = Store(team_server.url)
     runs = {run.info.run_id: run for run in store.client.search_runs([store.experiment_id("team-concurrent")])}
@@ -216,7 +232,7 @@ def _race(log_batch: Callable[[str, list[Metric]], None], run_id: str) -> list[B
 
 
 def test_concurrent_metric_batches_to_one_run_do_not_deadlock_on_postgresql(
-    team_server: TeamServer, request: pytest.FixtureRequest
+    team_server: MlflowServer, postgres: Postgres, request: pytest.FixtureRequest
 ) -> None:
     client = MlflowClient(team_server.url)
     experiment_id = Store(team_server.url).experiment_id("team-lock-race")
@@ -230,7 +246,7 @@ def test_concurrent_metric_batches_to_one_run_do_not_deadlock_on_postgresql(
     seconds = round(time.monotonic() - started, 1)
     latest = client.get_run(run_id).data.metrics
     assert latest == dict.fromkeys(KEYS, float(2 * ROUNDS + 1))  # every key's latest value is the last write
-    assert "deadlock detected" not in team_server.postgres.log()
+    assert "deadlock detected" not in postgres.log()
     assert " 503 " not in team_server.log()  # MLflow answers a deadlock victim with 503 TEMPORARILY_UNAVAILABLE
     report(request, "team #24923 race", {"rounds": ROUNDS, "keys": len(KEYS), "errors": 0, "seconds": seconds})
 
@@ -275,7 +291,7 @@ def _one_line_error(stderr: str) -> str:
 
 
 def test_a_server_stopping_mid_run_fails_the_run_in_one_line_and_the_half_run_is_never_promoted(
-    tracking: str, spare_server: TeamServer, make_config: MakeConfig, model_dir: Path, *,
+    tracking: str, spare_server: MlflowServer, make_config: MakeConfig, model_dir: Path, *,
     capsys: pytest.CaptureFixture[str], request: pytest.FixtureRequest,
 ) -> None:  # fmt: skip
     config = make_config(experiment='"team-fault"')
@@ -293,12 +309,12 @@ def test_a_server_stopping_mid_run_fails_the_run_in_one_line_and_the_half_run_is
             lambda: team.client.search_runs([experiment_id], "attributes.status = 'RUNNING'"),
             RUN_SECONDS, "the run to start logging", interval=0.02,
         )  # fmt: skip
-        stop(spare_server.process)
+        spare_server.stop()
         stopped = time.monotonic()
         out, err = process.communicate(timeout=RUN_SECONDS)
         failed_after = round(time.monotonic() - stopped, 2)
     finally:
-        stop(process)  # type: ignore[arg-type]
+        _end(process)
     assert process.returncode == 2, (out, err)
     line = _one_line_error(err)
     assert line.startswith("error: "), line

@@ -20,14 +20,15 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.utils.ops_processes import HOST, stop, wait_for
-from verification.server import free_port
+from testkit.net import HOST, free_port
+from testkit.process import STOP_SECONDS, Managed, clean_env, running, start
 
 PG_ROOT = Path("/usr/lib/postgresql")  # Debian's layout: /usr/lib/postgresql/<major>/bin
 UNPRIVILEGED_USER = "postgres"  # created by Debian's postgresql package
 DATABASE = "mlflow"
 ROLE = "mlflow"
 STARTUP_SECONDS = 30.0
+POLL_SECONDS = 0.1
 
 
 class PostgresMissing(AssertionError):
@@ -44,11 +45,10 @@ def pg_bin() -> Path:
     return found[-1].parent
 
 
-@dataclass(frozen=True)
-class Postgres:
+@dataclass
+class Postgres(Managed):
     port: int
     directory: Path
-    process: subprocess.Popen[bytes]
     passfile: Path  # libpq's PGPASSFILE: clients get the password from it, never from a command line
 
     def uri(self, driver: str = "psycopg2") -> str:
@@ -58,8 +58,14 @@ class Postgres:
     def client_env(self) -> dict[str, str]:
         return {"PGPASSFILE": str(self.passfile)}
 
-    def log(self) -> str:
-        return (self.directory / "postgres.log").read_text(encoding="utf-8", errors="replace")
+    def stop(self, timeout: float = STOP_SECONDS) -> int:
+        # SIGINT first: PostgreSQL's "fast" shutdown (SIGTERM, "smart", would wait for every client to go).
+        if self.alive():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, signal.SIGINT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=timeout)
+        return super().stop(timeout)
 
 
 def _as_unprivileged(command: Sequence[str]) -> list[str]:
@@ -74,7 +80,26 @@ def _hand_over(path: Path) -> None:
 
 def _run(command: Sequence[str], env: Mapping[str, str] | None = None) -> None:
     done = subprocess.run(list(command), capture_output=True, text=True, timeout=60, check=False, env=env)
-    assert done.returncode == 0, f"{' '.join(command)} exited {done.returncode}:\n{done.stdout}{done.stderr}"
+    if done.returncode != 0:
+        raise AssertionError(f"{' '.join(command)} exited {done.returncode}:\n{done.stdout}{done.stderr}")
+
+
+def _initdb(binaries: Path, directory: Path) -> str:
+    """The cluster in `directory`/data, owned by the unprivileged user; the role's password."""
+    _hand_over(directory)
+    password = secrets.token_hex(16)
+    pwfile = directory / "initdb-password"
+    pwfile.write_text(password + "\n", encoding="utf-8")
+    pwfile.chmod(0o600)
+    _hand_over(pwfile)
+    _run(_as_unprivileged([
+        str(binaries / "initdb"), "-D", str(directory / "data"), "-U", ROLE, "--auth=scram-sha-256",
+        f"--pwfile={pwfile}", "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync",
+    ]))  # fmt: skip
+    pwfile.unlink()
+    (directory / "sockets").mkdir()
+    _hand_over(directory / "sockets")
+    return password
 
 
 @contextlib.contextmanager
@@ -83,53 +108,25 @@ def running_postgres() -> Iterator[Postgres]:
     binaries = pg_bin()
     # Not pytest's tmp_path: its parents are 0700 root, which the unprivileged user cannot traverse.
     directory = Path(tempfile.mkdtemp(prefix="churnguard-postgres-"))
-    process: subprocess.Popen[bytes] | None = None
     try:
-        _hand_over(directory)
-        password = secrets.token_hex(16)
-        pwfile = directory / "initdb-password"
-        pwfile.write_text(password + "\n", encoding="utf-8")
-        pwfile.chmod(0o600)
-        _hand_over(pwfile)
-        data, sockets = directory / "data", directory / "sockets"
-        initdb = [str(binaries / "initdb"), "-D", str(data), "-U", ROLE, "--auth=scram-sha-256",
-                  f"--pwfile={pwfile}", "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync"]  # fmt: skip
-        _run(_as_unprivileged(initdb))
-        pwfile.unlink()
-        sockets.mkdir()
-        _hand_over(sockets)
+        password = _initdb(binaries, directory)
         port = free_port()
         passfile = directory / "pgpass"
         passfile.write_text(f"{HOST}:{port}:*:{ROLE}:{password}\n", encoding="utf-8")
         passfile.chmod(0o600)  # libpq ignores a password file others can read
-        log = directory / "postgres.log"
-        server = [str(binaries / "postgres"), "-D", str(data), "-h", HOST, "-p", str(port), "-k", str(sockets)]
-        with log.open("wb") as sink:
-            process = subprocess.Popen(
-                _as_unprivileged(server),
-                stdin=subprocess.DEVNULL,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        postgres = Postgres(port, directory, process, passfile)
-        env = {**os.environ, **postgres.client_env}
+        command = [str(binaries / "postgres"), "-D", str(directory / "data"), "-h", HOST, "-p", str(port),
+                   "-k", str(directory / "sockets")]  # fmt: skip
+        managed = start("postgres", _as_unprivileged(command), log_path=directory / "postgres.log",
+                        env=clean_env(), cwd=directory)  # fmt: skip
+        postgres = Postgres(managed.name, managed.process, managed.log_path, port, directory, passfile)
+        env = clean_env(postgres.client_env)
         ready = [str(binaries / "pg_isready"), "-q", "-h", HOST, "-p", str(port), "-U", ROLE]
 
         def accepting() -> bool:
-            assert process is not None
-            assert process.poll() is None, f"postgres exited with {process.returncode}:\n{postgres.log()}"
             return subprocess.run(ready, env=env, timeout=10, check=False).returncode == 0
 
-        wait_for(accepting, STARTUP_SECONDS, f"PostgreSQL to accept connections on {HOST}:{port}", interval=0.1)
-        _run([str(binaries / "createdb"), "-h", HOST, "-p", str(port), "-U", ROLE, DATABASE], env)
-        yield postgres
+        with running(postgres, accepting, STARTUP_SECONDS, f"connections on {HOST}:{port}", POLL_SECONDS):
+            _run([str(binaries / "createdb"), "-h", HOST, "-p", str(port), "-U", ROLE, DATABASE], env)
+            yield postgres
     finally:
-        if process is not None:
-            # SIGINT is PostgreSQL's "fast" shutdown (SIGTERM would wait for every client to disconnect).
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGINT)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=10)
-            stop(process)
         shutil.rmtree(directory, ignore_errors=True)

@@ -31,7 +31,7 @@ from experiments.tracking import PREDICTIONS_ARTIFACT, read_predictions
 
 # Across kernels the baseline's test probabilities differ by at most 7.5e-13 and its metrics by 2e-14
 # (SkylakeX, Haswell, Sandybridge, Nehalem, Prescott, measured); the smallest genuine change tried, one
-# training row, moves them by up to 3.2e-3 (tests/test_exp_reproduce_kernels.py). 1e-9 sits three orders
+# training row, moves them by up to 3.2e-3 (tests/experiments/test_exp_reproduce_kernels.py). 1e-9 sits three orders
 # of magnitude above the first and six below the second.
 TOLERANCE = 1e-9
 RERUN_LINE = "rerun: "  # how a child reports the run it made

@@ -2,7 +2,7 @@
 
 `json.loads` and pydantic hold the GIL for the whole of one call, and a thread does not change that: one
 row of 200,000 unknown keys held the event loop for 280 ms from a worker thread (measured with
-tests/test_hostile_clients.py). A process has its own GIL; only the bounded verdict comes back (at most
+tests/service/test_hostile_clients.py). A process has its own GIL; only the bounded verdict comes back (at most
 CHURN_MAX_BATCH rows of known fields, or at most 1,000 problems).
 """
 

@@ -26,14 +26,13 @@ from experiments.cli import main
 from experiments.store import Store
 from service.manifest import read_manifest
 from testkit.mlflow_server import MlflowServer
+from testkit.paths import PROFILE_PATH, ROOT
 from testkit.postgres import Postgres
 from testkit.process import wait_for
-from tests.conftest import PROFILE_PATH, ROOT
 from tests.team.conftest import client_env
 from tests.utils.ops_figures import report
 
 pytestmark = pytest.mark.slow
-pytest_plugins = ["tests.exp_fixtures"]  # `make_config`: a shipped config, adjusted, in this test's tmp_path
 MakeConfig = Callable[..., Path]
 
 RUN_LINE = re.compile(r"^run ([0-9a-f]{32}): ", re.MULTILINE)

@@ -16,8 +16,6 @@ from testkit.paths import ROOT
 MakeConfig = Callable[..., Path]
 CONFIGS = ROOT / "experiments" / "configs"
 
-pytest_plugins = ["tests.exp_fixtures"]  # `store` (a private MLflow store per test) and `make_config`
-
 
 def test_the_shipped_variants_differ_from_the_baseline_in_exactly_their_factor() -> None:
     baseline = load_config(CONFIGS / "baseline.toml")

@@ -25,8 +25,6 @@ from experiments.reproduce import TOLERANCE, Mode, reproduce
 from experiments.store import Store
 from testkit.paths import ROOT
 
-pytest_plugins = ["tests.exp_fixtures"]  # `_empty_store`, a migrated empty MLflow database
-
 OTHER_KERNEL = "Sandybridge"  # AVX only: runs on any x86-64 CPU of the last decade; not this machine's default
 NEVER: Callable[[str], bool] = lambda kernel: False  # noqa: E731 - "this machine cannot run that kernel"
 

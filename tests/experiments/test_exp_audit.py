@@ -19,8 +19,6 @@ from experiments.train import TrainResult
 
 MakeConfig = Callable[..., Path]
 
-pytest_plugins = ["tests.exp_fixtures"]  # `store` (a private MLflow store per test) and `make_config`
-
 
 def test_an_honest_run_passes_its_audit(make_config: MakeConfig, store: Store, tmp_path: Path) -> None:
     outcome = run_experiment(store, make_config(C="0.5"))

@@ -15,8 +15,6 @@ from testkit.mlflow_server import running_mlflow_server
 
 MakeConfig = Callable[..., Path]
 
-pytest_plugins = ["tests.exp_fixtures"]  # `store` (a private MLflow store per test) and `make_config`
-
 
 @pytest.mark.slow
 def test_a_real_mlflow_server_finds_the_runs_through_its_rest_api(

@@ -17,8 +17,6 @@ from experiments.tracking import PREDICTIONS_ARTIFACT, read_predictions
 
 MakeConfig = Callable[..., Path]
 
-pytest_plugins = ["tests.exp_fixtures"]  # `store` (a private MLflow store per test) and `make_config`
-
 
 def test_a_run_reproduces_exactly_as_a_new_run(make_config: MakeConfig, store: Store, tmp_path: Path) -> None:
     original = run_experiment(store, make_config("logreg_c01"))

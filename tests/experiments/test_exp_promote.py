@@ -24,8 +24,6 @@ from testkit.paths import PROFILE_PATH
 
 MakeConfig = Callable[..., Path]
 
-pytest_plugins = ["tests.exp_fixtures"]  # `store` (a private MLflow store per test) and `make_config`
-
 
 def _champion(store: Store) -> str:
     return str(store.client.get_model_version_by_alias("churn", CHAMPION).run_id)

@@ -23,7 +23,6 @@ from service.profile import sha256_file
 
 MakeConfig = Callable[..., Path]
 
-pytest_plugins = ["tests.exp_fixtures"]  # `store` (a private MLflow store per test) and `make_config`
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -16,7 +16,6 @@ from experiments.params import config_params, flatten, param_value, settings_dif
 from experiments.pipeline import build_pipeline
 from testkit.paths import ROOT
 
-pytest_plugins = ["tests.exp_fixtures"]  # `store` (a private MLflow store per test) and `make_config`
 MakeConfig = Callable[..., Path]
 CONFIGS = ROOT / "experiments" / "configs"
 

@@ -17,8 +17,6 @@ from experiments.train import TrainResult
 
 MakeConfig = Callable[..., Path]
 
-pytest_plugins = ["tests.exp_fixtures"]  # `store` (a private MLflow store per test) and `make_config`
-
 
 def _log(store: Store, model: object, serialization_format: str) -> str:
     with active_store(store), mlflow.start_run(experiment_id=store.experiment_id("churn")) as run:

@@ -1,5 +1,5 @@
-"""Fixtures for the experiment tests (a plugin: `pytest_plugins = ["tests.exp_fixtures"]`): a private MLflow
-store per test, and config files to run.
+"""MLflow store fixtures for the experiment and team tests: a private store per test, and config files to run.
+Imported by the conftest of each folder that needs them, so they are scoped to it.
 
 A fresh MLflow SQLite store runs its schema migrations (~3 s). One migrated, empty database is built per
 session and copied for each test, so every test still gets its own store, at ~0.1 s.

@@ -16,9 +16,11 @@ import sklearn
 from joblib.numpy_pickle import NumpyPickler
 
 from experiments.data import FEATURES, sha256_bytes
+from experiments.reference import build_reference
 from experiments.train import TrainResult
 from service.manifest import MANIFEST_FILE, MODEL_FILE, Manifest, read_manifest
-from service.profile import sha256_file
+from service.profile import load_profile, sha256_file
+from service.reference import REFERENCE_FILE
 
 DEFAULT_MODEL_DIR = Path("models/churn")
 _RENAME_EXCHANGE = 2  # linux/fs.h
@@ -61,8 +63,9 @@ def next_version(target: Path, model_sha256: str) -> str:
 
 
 def build_manifest(
-    result: TrainResult, model_sha256: str, profile_sha256: str, version: str, run_id: str | None
-) -> Manifest:
+    result: TrainResult, model_sha256: str, profile_sha256: str, version: str, run_id: str | None, *,
+    reference_sha256: str | None = None,
+) -> Manifest:  # fmt: skip
     return Manifest(
         version=version,
         model_sha256=model_sha256,
@@ -77,6 +80,8 @@ def build_manifest(
         sklearn_version=sklearn.__version__,
         created_at=datetime.now(UTC).replace(microsecond=0),
         mlflow_run_id=run_id,
+        reference_file=REFERENCE_FILE if reference_sha256 else None,
+        reference_sha256=reference_sha256,
     )
 
 
@@ -91,12 +96,14 @@ def _exchange(a: Path, b: Path) -> bool:
     return result == 0
 
 
-def write_model_dir(target: Path, model_bytes: bytes, manifest: Manifest) -> None:
+def write_model_dir(target: Path, model_bytes: bytes, manifest: Manifest, reference: bytes | None = None) -> None:
     """Write into a sibling temp dir, then swap it in with one rename; readers see old or new, never a mix."""
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         (staging / MODEL_FILE).write_bytes(model_bytes)
+        if reference is not None:
+            (staging / REFERENCE_FILE).write_bytes(reference)
         (staging / MANIFEST_FILE).write_text(manifest.to_json(), encoding="utf-8")
         staging.chmod(0o755)
         if not target.exists():
@@ -116,12 +123,14 @@ def write_model_dir(target: Path, model_bytes: bytes, manifest: Manifest) -> Non
 def export_model_dir(result: TrainResult, target: Path, profile_path: Path, run_id: str | None = None) -> Manifest:
     model_bytes = serialize_pipeline(result)
     model_sha256 = sha256_bytes(model_bytes)
+    reference = build_reference(result, load_profile(profile_path)[0]).to_json().encode()
     manifest = build_manifest(
         result,
         model_sha256=model_sha256,
         profile_sha256=sha256_file(profile_path),
         version=next_version(target, model_sha256),
         run_id=run_id,
+        reference_sha256=sha256_bytes(reference),
     )
-    write_model_dir(target, model_bytes, manifest)
+    write_model_dir(target, model_bytes, manifest, reference)
     return manifest

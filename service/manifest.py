@@ -37,6 +37,11 @@ class Manifest(BaseModel):
     sklearn_version: str
     created_at: datetime
     mlflow_run_id: str | None = Field(default=None, description="MLflow run that trained the model.")
+    # Optional: directories written before the reference existed still load (drift is then "not available").
+    reference_file: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$", description="Training-split reference distribution."
+    )
+    reference_sha256: str | None = Field(default=None, pattern=SHA256, description="SHA-256 of the reference file.")
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2) + "\n"

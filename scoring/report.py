@@ -30,9 +30,35 @@ def _png(figure: Any) -> str:
 
 
 def _bar(labels: list[str], values: list[float], title: str, colors: list[str] | None = None) -> str:
-    figure, axes = plt.subplots(figsize=(5.5, 3.2))
+    figure, axes = plt.subplots(figsize=(5.5, max(2.4, 0.22 * len(values) + 0.8)))
     axes.barh(labels[::-1], values[::-1], color=(colors or ["#4477aa"] * len(values))[::-1])
     axes.set_title(title)
+    return _png(figure)
+
+
+def _histogram(counts: list[int], threshold: float) -> str:
+    figure, axes = plt.subplots(figsize=(5.5, 3.0))
+    width = 1 / len(counts)
+    axes.bar([i * width for i in range(len(counts))], counts, width=width, align="edge", color="#4477aa")
+    axes.axvline(threshold, color="#bb2222", linestyle="--", label=f"threshold {threshold}")
+    axes.set_xlabel("churn probability")
+    axes.set_ylabel("customers")
+    axes.set_title("risk distribution")
+    axes.legend()
+    return _png(figure)
+
+
+def _psi(features: dict[str, Any]) -> str:
+    colour = {"act": "#bb2222", "watch": "#dd8800", "ok": "#4477aa"}
+    names = list(features)
+    figure, axes = plt.subplots(figsize=(5.5, 0.22 * len(names) + 0.8))
+    axes.barh(names[::-1], [features[n]["psi"] for n in names][::-1],
+              color=[colour.get(features[n]["status"], "#999999") for n in names][::-1])  # fmt: skip
+    for line, text in ((0.1, "watch"), (0.25, "act")):
+        axes.axvline(line, color="#666666", linestyle=":")
+        axes.text(line, len(names) - 0.5, text, fontsize=8)
+    axes.set_xlim(0, max(0.3, *(features[n]["psi"] * 1.1 for n in names)))
+    axes.set_title("PSI per feature against the training split")
     return _png(figure)
 
 
@@ -49,7 +75,10 @@ def render(summary: dict[str, Any]) -> str:
          f"{b['min_probability']:.3f} - {b['max_probability']:.3f}" if "min_probability" in b else "-"]
         for b in bands
     ]  # fmt: skip
-    charts = [_bar([b["band"] for b in bands], [b["size"] for b in bands], "customers per risk band")]
+    charts = [
+        _histogram(summary["risk_histogram"]["counts"], summary["threshold"]),
+        _bar([b["band"] for b in bands], [b["size"] for b in bands], "customers per risk band"),
+    ]
     reasons = summary["reasons"]["most_common"]
     if reasons:
         charts.append(_bar(list(reasons), list(reasons.values()), "most common reasons (top 3 per customer)"))
@@ -57,11 +86,7 @@ def render(summary: dict[str, Any]) -> str:
     drift_html = f"<p>Drift not available: {html.escape(drift.get('reason', ''))}</p>"
     if drift["available"]:
         features = drift["features"]
-        colour = {"act": "#bb2222", "watch": "#dd8800", "ok": "#4477aa"}
-        charts.append(
-            _bar(list(features), [f["psi"] for f in features.values()], "PSI per feature (watch 0.1, act 0.25)",
-                 [colour.get(f["status"], "#999999") for f in features.values()])
-        )  # fmt: skip
+        charts.append(_psi(features))
         drift_html = _table(
             ["feature", "PSI", "status", "at bounds", "beyond bounds"],
             [[html.escape(name), f"{f['psi']:.4f}", f'<span class="{f["status"]}">{f["status"]}</span>',

@@ -18,6 +18,7 @@ from scoring.explain import REASONS
 BANDS = (("top 10%", 0.1), ("10-20%", 0.2), ("20-50%", 0.5), ("rest", 1.0))
 RUN_BATCH = 8192
 MERGE_ROWS = 65536
+HISTOGRAM_BINS = 20  # of churn probability, 0.05 wide: the risk distribution in the report
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,7 @@ class _Bands:
     def __init__(self, scored: int) -> None:
         self.cuts = np.array([math.ceil(share * scored) for _, share in BANDS])
         self.names = np.array([name for name, _ in BANDS])
+        self.histogram = np.zeros(HISTOGRAM_BINS, dtype=np.int64)
         self.bands: list[dict[str, Any]] = [{"band": name, "size": 0, "listed": 0} for name, _ in BANDS]
         for band, cut, previous in zip(self.bands, self.cuts.tolist(), [0, *self.cuts[:-1].tolist()], strict=True):
             band["ranks"] = [previous + 1, cut] if cut > previous else None
@@ -108,6 +110,7 @@ class _Bands:
     def add(self, ranks: NDArray[np.int64], probabilities: NDArray[np.float64], listed: int) -> NDArray[np.str_]:
         """Account one slice in rank order; answers each row's band name."""
         index = np.searchsorted(self.cuts, ranks, side="left")
+        self.histogram += np.histogram(probabilities, bins=HISTOGRAM_BINS, range=(0.0, 1.0))[0]
         for i in np.unique(index).tolist():
             band = self.bands[i]
             inside = probabilities[index == i]
@@ -135,8 +138,15 @@ COLUMNS = (
 )  # fmt: skip
 
 
-def merge(runs: Runs, drop: set[int], out: Path, selection: Selection) -> tuple[int, list[dict[str, Any]]]:
-    """Write at_risk.csv in rank order, leaving out the `drop` lines; answers (rows listed, bands)."""
+@dataclass(frozen=True)
+class Merged:
+    listed: int
+    bands: list[dict[str, Any]]
+    histogram: list[int]  # scored customers per 0.05 of probability
+
+
+def merge(runs: Runs, drop: set[int], out: Path, selection: Selection) -> Merged:
+    """Write at_risk.csv in rank order, leaving out the `drop` lines."""
     probabilities = np.concatenate(runs.probabilities) if runs.probabilities else np.empty(0)
     run_of = np.concatenate([np.full(p.size, i, dtype=np.int32) for i, p in enumerate(runs.probabilities)])
     order = np.argsort(-probabilities, kind="stable")  # runs are in input order: ties stay in input order
@@ -175,4 +185,4 @@ def merge(runs: Runs, drop: set[int], out: Path, selection: Selection) -> tuple[
             sink.write((",".join(f'"{c}"' for c in COLUMNS) + "\n").encode())
         else:
             writer.close()
-    return written, bands.bands
+    return Merged(written, bands.bands, bands.histogram.tolist())

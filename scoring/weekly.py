@@ -166,7 +166,7 @@ def run_weekly(
         later = duplicates(runs)
         rejected.write([(line, None, [_duplicate(first)]) for line, first in sorted(later.items())])
         runs.ids.clear()
-        listed, bands = merge(runs, set(later), out_dir / AT_RISK, selection)
+        merged = merge(runs, set(later), out_dir / AT_RISK, selection)
     finally:
         rejected.close()
         shutil.rmtree(spill, ignore_errors=True)
@@ -178,7 +178,7 @@ def run_weekly(
         "input": {"name": input_path.name, "sha256": reader.sha256, "format": reader.format,
                   "extra_columns": list(header.extra)},
         "rows": {"read": read, "scored": scored, "rejected": rejected.rows, "duplicates": len(later),
-                 "listed": listed},
+                 "listed": merged.listed},
         "rejected_share": round(share, 6),
         "max_rejected_share": max_rejected_share,
         "rejected_fields": dict(rejected.fields.most_common()),
@@ -188,7 +188,8 @@ def run_weekly(
                   "data_sha256": manifest.data_sha256, "reference_sha256": manifest.reference_sha256,
                   "mlflow_run_id": manifest.mlflow_run_id},
         "threshold": manifest.threshold,
-        "bands": bands,
+        "bands": merged.bands,
+        "risk_histogram": {"bin_width": 1 / len(merged.histogram), "counts": merged.histogram},
         "reasons": {"available": scorer.explainer.available, "why_not": scorer.explainer.why_not,
                     "most_common": dict(reasons.most_common(10))},
         "drift": drift.result(rejected.rows) if drift is not None else NOT_AVAILABLE,

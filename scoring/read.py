@@ -61,14 +61,7 @@ class ExportReader:
 
     def _csv_names(self) -> list[str]:
         with self.path.open("rb") as handle:
-            first = handle.readline()
-        try:
-            header = first.decode("utf-8-sig").rstrip("\r\n")
-        except UnicodeDecodeError as exc:
-            raise UnusableInput(f"{self.path}: the header is not UTF-8 text") from exc
-        if not header.strip():
-            raise UnusableInput(f"{self.path}: the first line is empty; expected the header")
-        return next(csv.reader([header]))
+            return csv_names(handle.readline(), str(self.path))
 
     def _parquet_names(self) -> list[str]:
         try:
@@ -119,33 +112,49 @@ class ExportReader:
         self.sha256 = digest.hexdigest()
 
     def _parse(self, data: bytes, first_line: int, source: dict[str, str]) -> Chunk:
-        bad: list[pa_csv.InvalidRow] = []
+        return parse_csv(data, first_line, self.names, source)
 
-        def parse(threads: bool) -> pa.Table:
-            def on_invalid(row: pa_csv.InvalidRow) -> str:
-                bad.append(row)
-                return "skip"
 
-            return pa_csv.read_csv(
-                io.BytesIO(data),
-                read_options=pa_csv.ReadOptions(column_names=self.names, use_threads=threads, block_size=1 << 22),
-                parse_options=pa_csv.ParseOptions(invalid_row_handler=on_invalid, ignore_empty_lines=False),
-                convert_options=pa_csv.ConvertOptions(
-                    column_types=dict.fromkeys(source.values(), pa.string()),
-                    include_columns=list(source.values()),
-                    strings_can_be_null=False,
-                    quoted_strings_can_be_null=False,
-                ),
-            )
+def csv_names(first: bytes, where: str) -> list[str]:
+    """The column names on a CSV's first line."""
+    try:
+        header = first.decode("utf-8-sig").rstrip("\r\n")
+    except UnicodeDecodeError as exc:
+        raise UnusableInput(f"{where}: the header is not UTF-8 text") from exc
+    if not header.strip():
+        raise UnusableInput(f"{where}: the first line is empty; expected the header")
+    return next(csv.reader([header]))
 
-        table = parse(threads=True)
-        if bad:  # rare: parse again on one thread, which reports each bad row's line number
-            bad.clear()
-            table = parse(threads=False)
-        malformed = [Malformed(first_line + r.number - 1, r.text, r.expected_columns, r.actual_columns) for r in bad]
-        skipped = np.array([m.line for m in malformed], dtype=np.int64)
-        index = np.arange(table.num_rows, dtype=np.int64)
-        # A kept row's line is its index past the chunk start, plus the skipped lines before it.
-        before = np.searchsorted(skipped - np.arange(skipped.size) - first_line, index, side="right")
-        columns = {f: table.column(c).combine_chunks() for f, c in source.items()}
-        return Chunk(columns, first_line + index + before, malformed)
+
+def parse_csv(data: bytes, first_line: int, names: list[str], source: dict[str, str]) -> Chunk:
+    """Whole lines of CSV (no header) starting at `first_line`, as text columns with their line numbers."""
+    bad: list[pa_csv.InvalidRow] = []
+
+    def parse(threads: bool) -> pa.Table:
+        def on_invalid(row: pa_csv.InvalidRow) -> str:
+            bad.append(row)
+            return "skip"
+
+        return pa_csv.read_csv(
+            io.BytesIO(data),
+            read_options=pa_csv.ReadOptions(column_names=names, use_threads=threads, block_size=1 << 22),
+            parse_options=pa_csv.ParseOptions(invalid_row_handler=on_invalid, ignore_empty_lines=False),
+            convert_options=pa_csv.ConvertOptions(
+                column_types=dict.fromkeys(source.values(), pa.string()),
+                include_columns=list(source.values()),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+
+    table = parse(threads=True)
+    if bad:  # rare: parse again on one thread, which reports each bad row's line number
+        bad.clear()
+        table = parse(threads=False)
+    malformed = [Malformed(first_line + r.number - 1, r.text, r.expected_columns, r.actual_columns) for r in bad]
+    skipped = np.array([m.line for m in malformed], dtype=np.int64)
+    index = np.arange(table.num_rows, dtype=np.int64)
+    # A kept row's line is its index past the chunk start, plus the skipped lines before it.
+    before = np.searchsorted(skipped - np.arange(skipped.size) - first_line, index, side="right")
+    columns = {f: table.column(c).combine_chunks() for f, c in source.items()}
+    return Chunk(columns, first_line + index + before, malformed)

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from service.access import AuthMiddleware
 from service.auth import KeyRing
+from service.batch_routes import PROTECTED, WEEKLY_PATH, CsvBatchDispatch, build_batch_router, declare_csv
 from service.dataplane import DataPlane
 from service.metrics import ServiceMetrics
 from service.middleware import RequestContextMiddleware
@@ -69,12 +70,16 @@ def create_app(settings: Settings, *, store: ModelStore | None = None) -> FastAP
         description="Churn predictions for the retention team, validated against the training data's profile.",
         lifespan=lifespan,
     )
-    app.include_router(build_router(models, DataPlane(model_store), model_store, metrics))
+    dataplane = DataPlane(model_store)
+    app.include_router(build_router(models, dataplane, model_store, metrics))
+    app.include_router(build_batch_router(profile, models, dataplane, metrics, settings.max_batch))
     install_problem_handlers(app, ValidationErrorFormatter(profile), metrics)
+    app.add_middleware(CsvBatchDispatch)  # innermost: auth sees the public path
     # Added last = outermost: the request id, timeout, metrics and access log wrap the auth check too.
-    app.add_middleware(AuthMiddleware, keys=keys, protected=protected_paths(settings.protect_metrics))
+    app.add_middleware(AuthMiddleware, keys=keys, protected={**protected_paths(settings.protect_metrics), **PROTECTED})
     app.add_middleware(
         RequestContextMiddleware,
+        path_limits={WEEKLY_PATH: settings.max_weekly_bytes},
         max_body_bytes=settings.max_body_bytes,
         timeout_seconds=settings.request_timeout_seconds,
         metrics=metrics,
@@ -82,7 +87,7 @@ def create_app(settings: Settings, *, store: ModelStore | None = None) -> FastAP
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = build_openapi(app, protected_paths(protect_metrics=True))
+            app.openapi_schema = declare_csv(build_openapi(app, {**protected_paths(protect_metrics=True), **PROTECTED}))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -86,8 +86,8 @@ class PayloadTooLarge(ChurnError):
 class UnsupportedMediaType(ChurnError):
     status_code, title, slug = 415, "Unsupported Media Type", "unsupported-media-type"
 
-    def __init__(self, received: str | None) -> None:
-        super().__init__(f"send the body as application/json (received {received or 'no Content-Type'})")
+    def __init__(self, received: str | None, expected: str = "application/json") -> None:
+        super().__init__(f"send the body as {expected} (received {received or 'no Content-Type'})")
 
 
 class InvalidInput(ChurnError):

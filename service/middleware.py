@@ -29,9 +29,13 @@ def request_id_for(headers: Headers) -> str:
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, max_body_bytes: int, timeout_seconds: float, metrics: ServiceMetrics) -> None:
+    def __init__(
+        self, app: ASGIApp, max_body_bytes: int, timeout_seconds: float, metrics: ServiceMetrics,
+        path_limits: dict[str, int] | None = None,
+    ) -> None:  # fmt: skip
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.path_limits = path_limits or {}  # uploads (the weekly export) get their own, larger limit
         self.timeout_seconds = timeout_seconds
         self.metrics = metrics
 
@@ -47,7 +51,7 @@ class RequestContextMiddleware:
         status = 500
         response_started = False
         received = 0
-        limit = self.max_body_bytes
+        limit = self.path_limits.get(scope["path"], self.max_body_bytes)
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, response_started

@@ -1,0 +1,225 @@
+"""HTTP for batch scoring beyond JSON: `text/csv` on POST /predict/batch, and POST /predict/weekly, the
+weekly list over HTTP. Routes translate HTTP; the work is `scoring`'s, shared with the command.
+
+No `from __future__ import annotations` here: FastAPI must see the real types in the endpoint signatures.
+
+- `POST /predict/batch` with `Content-Type: text/csv`: a small ASGI dispatcher sends it to the CSV handler
+  (FastAPI matches routes by path and method only, and the JSON route's body model would refuse CSV).
+  Same contract as JSON: at most CHURN_MAX_BATCH rows, the whole batch refused with every bad row named.
+  `Accept: text/csv` answers CSV; otherwise the JSON batch answer.
+- `POST /predict/weekly`: the export (CSV or Parquet) is streamed to a temporary file, never held whole;
+  the answer is the ranked list and the rejected rows (bad rows never refuse the rest). Limits: the body
+  (CHURN_MAX_WEEKLY_BYTES, default 64 MiB, ~500k customers) and the request timeout.
+"""
+
+import csv
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+import anyio
+import pyarrow.csv as pa_csv
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.background import BackgroundTask
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from scoring.batch import score_csv_batch
+from scoring.header import UnusableInput
+from scoring.runs import Selection
+from scoring.weekly import AT_RISK, REJECTED, Scorer, run_weekly
+from service.auth import Role
+from service.dataplane import DataPlane
+from service.errors import ChurnError, FieldError, InvalidInput, UnsupportedMediaType
+from service.metrics import ServiceMetrics
+from service.model_store import LoadedModel
+from service.problems import metric_field, problem_response
+from service.profile import DataProfile
+from service.schemas import BatchPrediction, Prediction, RequestModels
+
+BATCH_PATH = "/predict/batch"
+CSV_BATCH_PATH = "/predict/batch/csv"  # internal target of the dispatcher; protected like the public path
+WEEKLY_PATH = "/predict/weekly"
+CSV = "text/csv"
+PARQUET = "application/vnd.apache.parquet"
+PROTECTED: dict[str, Role] = {CSV_BATCH_PATH: Role.PREDICT, WEEKLY_PATH: Role.PREDICT}
+_STATUSES = {400: "Not CSV.", 401: "No or invalid API key.", 403: "The key lacks the predict role.",
+             413: "Body over the limit.", 415: "Not text/csv (or Parquet for the weekly list).",
+             422: "Bad header or rows; `errors` names each.", 500: "Unexpected error.", 503: "No model is loaded.",
+             504: "Longer than CHURN_REQUEST_TIMEOUT_SECONDS."}  # fmt: skip
+PROBLEMS: dict[int | str, dict[str, Any]] = {s: {"description": d} for s, d in _STATUSES.items()}
+
+
+def media(headers: Headers, name: str = "content-type") -> str:
+    return (headers.get(name) or "").split(";", 1)[0].strip().lower()
+
+
+class CsvBatchDispatch:
+    """Routes `POST /predict/batch` with a text/csv body to the CSV handler. Installed inside the auth
+    middleware, so the key is checked against the public path first."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["path"] == BATCH_PATH
+            and scope["method"] == "POST"
+            and media(Headers(scope=scope)) == CSV
+        ):
+            scope["path"] = CSV_BATCH_PATH
+        await self.app(scope, receive, send)
+
+
+class WeeklyAnswer(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    model_version: str
+    request_id: str
+    summary: dict[str, Any] = Field(description="As the command's summary.json: counts, bands, drift, hashes.")
+    at_risk: list[dict[str, Any]] = Field(description="The ranked list, as the command's at_risk.csv.")
+    rejected: list[dict[str, Any]] = Field(description="Every rejected row: line, customer_id, problems.")
+
+
+class _Scorers:
+    """One Scorer per loaded model, rebuilt when the store swaps models."""
+
+    def __init__(self, profile: DataProfile, models: RequestModels) -> None:
+        self.profile = profile
+        self.models = models
+        self.current: tuple[LoadedModel, Scorer] | None = None
+
+    def get(self, model: LoadedModel) -> Scorer:
+        if self.current is None or self.current[0] is not model:
+            self.current = (model, Scorer(self.profile, self.models.customer, model))
+        return self.current[1]
+
+
+def _rejected(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return [
+            {"line": int(r["line"]), "customer_id": r["customer_id"] or None, "problems": json.loads(r["problems"])}
+            for r in csv.DictReader(handle)
+        ]
+
+
+def build_batch_router(
+    profile: DataProfile, models: RequestModels, dataplane: DataPlane, metrics: ServiceMetrics, max_batch: int
+) -> APIRouter:
+    router = APIRouter()
+    scorers = _Scorers(profile, models)
+
+    @router.post(CSV_BATCH_PATH, include_in_schema=False)
+    async def predict_batch_csv(request: Request) -> Response:
+        body = await request.body()
+        request_id = request.state.request_id
+
+        def answer() -> tuple[str, Response]:
+            batch = score_csv_batch(scorers.get(dataplane.model()), body, max_batch)
+            metrics.count_predictions(batch.model_version, batch.predictions.tolist())
+            if media(request.headers, "accept") == CSV:
+                return batch.model_version, Response(batch.to_csv(), media_type=CSV)
+            columns = (batch.probabilities.tolist(), batch.predictions.tolist(), batch.customer_ids)
+            predictions = [
+                Prediction.model_construct(
+                    prediction=1 if label else 0, probability=p, model_version=batch.model_version,
+                    request_id=request_id, customer_id=customer_id,
+                )
+                for p, label, customer_id in zip(*columns, strict=True)
+            ]  # fmt: skip
+            answer = BatchPrediction.model_construct(
+                model_version=batch.model_version, request_id=request_id, predictions=predictions
+            )
+            return batch.model_version, Response(
+                answer.model_dump_json(exclude_none=True), media_type="application/json"
+            )
+
+        try:
+            version, response = await anyio.to_thread.run_sync(answer, abandon_on_cancel=True)
+        except ChurnError as error:
+            # Answered here, not by the app's handler, so `instance` is the public path, not the dispatch target.
+            if isinstance(error, InvalidInput):
+                for entry in error.errors:
+                    metrics.validation_failures.labels(metric_field(entry.field, profile.features)).inc()
+            return problem_response(error, BATCH_PATH, request_id)
+        request.state.model_version = version
+        return response
+
+    @router.post(
+        WEEKLY_PATH,
+        tags=["predict"],
+        response_model=WeeklyAnswer,
+        responses={200: {"content": {CSV: {"schema": {"type": "string"}}}}, **PROBLEMS},
+        openapi_extra={"requestBody": {"required": True, "content": {
+            CSV: {"schema": {"type": "string"}}, PARQUET: {"schema": {"type": "string", "format": "binary"}},
+        }}},
+    )  # fmt: skip
+    async def weekly(
+        request: Request,
+        top: Annotated[int | None, Query(ge=1, description="List only the N most at risk.")] = None,
+        min_probability: Annotated[float | None, Query(ge=0, le=1, description="List only those at or above.")] = None,
+        max_rejected_share: Annotated[float, Query(ge=0, le=1, description="`over_limit` above it.")] = 0.01,
+    ) -> Response:
+        """The weekly at-risk list from an uploaded export (streamed, CSV or Parquet): ranked list, rejected
+        rows and summary. Bad rows are listed as rejected, never a refusal of the rest. `Accept: text/csv`
+        answers the list as CSV (`X-Rows-Rejected` counts the rest)."""
+        if media(request.headers) not in (CSV, PARQUET):
+            raise UnsupportedMediaType(request.headers.get("content-type"), f"{CSV} or {PARQUET}")
+        if top is not None and min_probability is not None:
+            raise InvalidInput([FieldError(field="top", message="give top or min_probability, not both")])
+        model = dataplane.model()
+        work = Path(tempfile.mkdtemp(prefix="churn-weekly-"))
+        try:
+            source = work / "upload"
+            with source.open("wb") as handle:
+                async for part in request.stream():
+                    handle.write(part)
+            selection = Selection(top, min_probability)
+
+            def run() -> Any:
+                return run_weekly(
+                    source, work / "out", scorers.get(model), selection=selection, max_rejected_share=max_rejected_share
+                )
+
+            try:
+                outcome = await anyio.to_thread.run_sync(run, abandon_on_cancel=True)
+            except UnusableInput as exc:
+                raise InvalidInput([FieldError(field="body", message=str(exc))]) from exc
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+        request.state.model_version = model.version
+        summary = outcome.summary
+        summary["over_limit"] = outcome.exit_status != 0
+        if media(request.headers, "accept") == CSV:
+            headers = {"X-Rows-Read": str(summary["rows"]["read"]), "X-Rows-Rejected": str(summary["rows"]["rejected"])}
+            return FileResponse(
+                work / "out" / AT_RISK, media_type=CSV, headers=headers,
+                background=BackgroundTask(shutil.rmtree, work, ignore_errors=True),
+            )  # fmt: skip
+        try:
+            listed = pa_csv.read_csv(work / "out" / AT_RISK).to_pylist()
+            body = WeeklyAnswer.model_construct(
+                model_version=model.version, request_id=request.state.request_id, summary=summary,
+                at_risk=listed, rejected=_rejected(work / "out" / REJECTED),
+            )  # fmt: skip
+            return Response(body.model_dump_json(), media_type="application/json")
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    return router
+
+
+def declare_csv(spec: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI document says /predict/batch also takes and gives text/csv."""
+    operation = spec["paths"][BATCH_PATH]["post"]
+    operation["requestBody"]["content"][CSV] = {
+        "schema": {"type": "string", "description": "A header line (data set or snake_case names), then rows."}
+    }
+    operation["responses"]["200"]["content"][CSV] = {"schema": {"type": "string"}}
+    return spec

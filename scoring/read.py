@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 from scoring.header import UnusableInput
 
 PARQUET_MAGIC = b"PAR1"
-CHUNK_BYTES = 16 << 20  # ~140k rows of the export; the chunk, not the file, bounds memory
+CHUNK_BYTES = 8 << 20  # ~70k rows of the export; the chunk, not the file, bounds memory
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,10 @@ def csv_names(first: bytes, where: str) -> list[str]:
         raise UnusableInput(f"{where}: the header is not UTF-8 text") from exc
     if not header.strip():
         raise UnusableInput(f"{where}: the first line is empty; expected the header")
-    return next(csv.reader([header]))
+    try:
+        return next(csv.reader([header]))
+    except csv.Error as exc:
+        raise UnusableInput(f"{where}: the header is not a CSV line ({exc})") from exc
 
 
 def parse_csv(data: bytes, first_line: int, names: list[str], source: dict[str, str]) -> Chunk:

@@ -166,12 +166,11 @@ def build_batch_router(
         max_rejected_share: Annotated[float, Query(ge=0, le=1, description="`over_limit` above it.")] = 0.01,
     ) -> Response:
         """The weekly at-risk list from an uploaded export (streamed, CSV or Parquet): ranked list, rejected
-        rows and summary. Bad rows are listed as rejected, never a refusal of the rest. `Accept: text/csv`
-        answers the list as CSV (`X-Rows-Rejected` counts the rest)."""
+        rows and summary. Bad rows are listed as rejected, never a refusal of the rest. `top` and
+        `min_probability` may be combined (both cut). `Accept: text/csv` answers the list as CSV
+        (`X-Rows-Rejected` counts the rest)."""
         if media(request.headers) not in (CSV, PARQUET):
             raise UnsupportedMediaType(request.headers.get("content-type"), f"{CSV} or {PARQUET}")
-        if top is not None and min_probability is not None:
-            raise InvalidInput([FieldError(field="top", message="give top or min_probability, not both")])
         model = dataplane.model()
         work = Path(tempfile.mkdtemp(prefix="churn-weekly-"))
         try:
@@ -189,7 +188,8 @@ def build_batch_router(
             try:
                 outcome = await anyio.to_thread.run_sync(run, abandon_on_cancel=True)
             except UnusableInput as exc:
-                raise InvalidInput([FieldError(field="body", message=str(exc))]) from exc
+                message = str(exc).replace(str(source), "the upload")  # never a server path in an answer
+                raise InvalidInput([FieldError(field="body", message=message)]) from exc
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
             raise

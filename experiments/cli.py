@@ -69,10 +69,19 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    from experiments.reproduce import reproduce  # noqa: PLC0415
+    from experiments.reproduce import RERUN_LINE, ReproductionError, reproduce, rerun  # noqa: PLC0415
     from experiments.store import Store  # noqa: PLC0415
 
-    reproduction = reproduce(Store.at(args.tracking_uri), args.run_id)
+    store = Store.at(args.tracking_uri)
+    if args.rerun_only:  # the child `reproduce` starts under a forced kernel: rerun, and say which run it made
+        rerun_id, audit = rerun(store, args.run_id)
+        print(f"{RERUN_LINE}{rerun_id}")
+        return 0 if audit.passed else 1
+    try:
+        reproduction = reproduce(store, args.run_id)
+    except ReproductionError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(reproduction.table())
     return 0 if reproduction.passed else 1
 
@@ -124,8 +133,13 @@ def build_parser() -> argparse.ArgumentParser:
     comparison.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
     comparison.set_defaults(handler=_compare)
 
-    repro = commands.add_parser("reproduce", parents=[store], help="re-run a run's logged config; must match exactly")
+    repro = commands.add_parser(
+        "reproduce",
+        parents=[store],
+        help="re-run a run's logged config: bit-identical under its kernel, or within 1e-9",
+    )
     repro.add_argument("run_id")
+    repro.add_argument("--rerun-only", action="store_true", help=argparse.SUPPRESS)  # the child of a reproduce
     repro.set_defaults(handler=_reproduce)
 
     promote = commands.add_parser("promote", parents=[store], help="serve an audited run (or --rollback)")

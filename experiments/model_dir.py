@@ -15,6 +15,7 @@ from typing import Any
 import sklearn
 from joblib.numpy_pickle import NumpyPickler
 
+from experiments import numerics
 from experiments.data import FEATURES, sha256_bytes
 from experiments.reference import build_reference
 from experiments.train import TrainResult
@@ -63,9 +64,15 @@ def next_version(target: Path, model_sha256: str) -> str:
 
 
 def build_manifest(
-    result: TrainResult, model_sha256: str, profile_sha256: str, version: str, run_id: str | None, *,
+    result: TrainResult,
+    *,
+    model_sha256: str,
+    profile_sha256: str,
+    version: str,
+    run_id: str | None,
+    numeric_environment: dict[str, str],
     reference_sha256: str | None = None,
-) -> Manifest:  # fmt: skip
+) -> Manifest:
     return Manifest(
         version=version,
         model_sha256=model_sha256,
@@ -80,6 +87,7 @@ def build_manifest(
         sklearn_version=sklearn.__version__,
         created_at=datetime.now(UTC).replace(microsecond=0),
         mlflow_run_id=run_id,
+        numeric_environment=numeric_environment,
         reference_file=REFERENCE_FILE if reference_sha256 else None,
         reference_sha256=reference_sha256,
     )
@@ -120,7 +128,14 @@ def write_model_dir(target: Path, model_bytes: bytes, manifest: Manifest, refere
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def export_model_dir(result: TrainResult, target: Path, profile_path: Path, run_id: str | None = None) -> Manifest:
+def export_model_dir(
+    result: TrainResult,
+    target: Path,
+    profile_path: Path,
+    run_id: str | None = None,
+    numeric_environment: dict[str, str] | None = None,
+) -> Manifest:
+    """`numeric_environment`: where the pipeline was trained (a promoted run's tags); default, this process."""
     model_bytes = serialize_pipeline(result)
     model_sha256 = sha256_bytes(model_bytes)
     reference = build_reference(result, load_profile(profile_path)[0]).to_json().encode()
@@ -131,6 +146,7 @@ def export_model_dir(result: TrainResult, target: Path, profile_path: Path, run_
         version=next_version(target, model_sha256),
         run_id=run_id,
         reference_sha256=sha256_bytes(reference),
+        numeric_environment=numerics.current().tags() if numeric_environment is None else numeric_environment,
     )
     write_model_dir(target, model_bytes, manifest, reference)
     return manifest

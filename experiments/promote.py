@@ -14,6 +14,7 @@ import mlflow
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
+from experiments import numerics
 from experiments.audit import AuditReport, audit_run
 from experiments.model_dir import export_model_dir
 from experiments.store import Store, active_store
@@ -113,7 +114,9 @@ def _serve(
     before = (_alias(store, name, CHAMPION), _alias(store, name, PREVIOUS))
     _set_aliases(store, name, champion, previous)
     try:
-        manifest = export_model_dir(result, model_dir, profile_path, run_id=run_id)
+        tags = store.client.get_run(run_id).data.tags
+        trained_in = {key: value for key, value in tags.items() if key.startswith(numerics.TAG_PREFIX)}
+        manifest = export_model_dir(result, model_dir, profile_path, run_id=run_id, numeric_environment=trained_in)
     except BaseException:
         if before[0] is not None:
             _set_aliases(store, name, before[0], before[1])

@@ -17,7 +17,7 @@ LOCK_FILE = REPO_ROOT / "requirements.txt"
 # also spares MLflow its requirement inference (measured at 6-8 s of every run).
 MODEL_PACKAGES = ("mlflow", "scikit-learn", "numpy", "pandas", "scipy", "skops", "joblib", "threadpoolctl")
 KEY_PACKAGES = (*MODEL_PACKAGES, "matplotlib", "pydantic")
-_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s\\;]+)")
+_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s\\;]+)")  # extras too: `coverage[toml]==`
 
 
 class LockError(Exception):

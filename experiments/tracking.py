@@ -11,6 +11,7 @@ import mlflow
 import numpy as np
 from numpy.typing import NDArray
 
+from experiments import numerics
 from experiments.data import sha256_bytes
 from experiments.logged_model import log_pipeline
 from experiments.params import run_params
@@ -75,6 +76,7 @@ def log_run(store: Store, result: TrainResult, config_text: str, config_path: Pa
             mlflow.set_tags(
                 {
                     **provenance_tags(result.dataset.sha256),
+                    **numerics.current().tags(),
                     "config.path": config_path.as_posix(),
                     "config.sha256": sha256_bytes(config_text.encode("utf-8")),
                     **tags,

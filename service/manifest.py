@@ -37,6 +37,11 @@ class Manifest(BaseModel):
     sklearn_version: str
     created_at: datetime
     mlflow_run_id: str | None = Field(default=None, description="MLflow run that trained the model.")
+    numeric_environment: dict[str, str] = Field(
+        default_factory=dict,
+        description="CPU architecture, BLAS libraries and kernel, numeric package versions the model was trained "
+        "with: the model file's exact bytes depend on them.",
+    )
     # Optional: directories written before the reference existed still load (drift is then "not available").
     reference_file: str | None = Field(
         default=None, pattern=r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$", description="Training-split reference distribution."

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from experiments import numerics
 from experiments.cli import main
-from experiments.reproduce import reproduce
+from experiments.reproduce import Mode, reproduce
 from experiments.runs import run_experiment
 from experiments.store import Store
 from experiments.tracking import PREDICTIONS_ARTIFACT, read_predictions
@@ -23,15 +24,17 @@ def test_a_run_reproduces_exactly_as_a_new_run(make_config: MakeConfig, store: S
     original = run_experiment(store, make_config("logreg_c01"))
     again = reproduce(store, original.run_id)
     assert again.passed, again.table()
-    assert again.rerun.run_id != original.run_id
-    assert again.rerun.result.metrics == original.result.metrics
-    assert again.identical_predictions == again.rows == len(original.result.split.y_test)
-    tags = store.client.get_run(again.rerun.run_id).data.tags
+    assert again.plan.mode is Mode.HERE
+    assert again.rerun_run_id != original.run_id
+    assert again.rerun_metrics == original.result.metrics
+    assert again.identical_predictions == len(again.rows) == len(original.result.split.y_test)
+    tags = store.client.get_run(again.rerun_run_id).data.tags
     assert tags["reproduces"] == original.run_id
     assert tags["config.path"] == store.client.get_run(original.run_id).data.tags["config.path"]
     table = again.table()
     assert repr(original.result.metrics["roc_auc"]) in table  # full precision, side by side
     assert "predictions identical on 1409/1409 rows" in table
+    assert f"equality: bit-identical under the recorded kernel {numerics.current().kernel}\n" in table
     assert table.endswith("reproduction: PASSED")
 
 
@@ -60,7 +63,7 @@ def test_different_predictions_or_rows_fail_the_reproduction(
     store.client.log_artifact(original.run_id, str(nudged), "predictions")
     again = reproduce(store, original.run_id)
     assert again.metrics_equal
-    assert again.identical_predictions == again.rows - 1
+    assert again.identical_predictions == len(again.rows) - 1
     assert not again.passed
 
     nudged.write_text("\n".join([header, *rest]) + "\n")  # one row fewer: not the same test rows

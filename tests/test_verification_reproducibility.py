@@ -42,6 +42,23 @@ def test_the_committed_experiments_reproduce_and_respond_to_the_seed() -> None:
     assert result.evidence["metrics_compared"] == 10
     assert result.evidence["predictions_compared"] == result.evidence["predictions_identical"] == 1409
     assert result.evidence["reseeded"]["test_rows_changed"] > 0
+    kernel = result.evidence["cross_kernel"]["kernel"]
+    assert result.evidence["cross_kernel"]["equality"] == f"bit-identical under the recorded kernel {kernel}"
+
+
+@pytest.mark.slow
+def test_a_reproduce_that_does_not_force_the_recorded_kernel_is_caught(tmp_path: Path) -> None:
+    """The child rerun loses `OPENBLAS_CORETYPE`: it computes under this machine's kernel, so the bits differ
+    and the reproduction must fail, where a check of the hash seeds alone would pass."""
+    honest = "        env={**os.environ, numerics.CORETYPE: kernel},\n"
+    root = _planted_copy(tmp_path, "experiments/reproduce.py", honest, "        env=dict(os.environ),\n")
+    result = check_reproducibility(root=root)
+    assert not result.passed
+    kernel = result.evidence["cross_kernel"]["kernel"]
+    (failure,) = result.failures
+    assert failure.startswith(f"`python -m experiments reproduce` of the run made under OPENBLAS_CORETYPE={kernel} "
+                              "exited 1:\n"), failure  # fmt: skip
+    assert failure.endswith("reproduction: FAILED")
 
 
 @pytest.mark.slow
@@ -80,5 +97,5 @@ def test_an_unseeded_estimator_is_caught_by_each_runs_audit(tmp_path: Path) -> N
     result = check_reproducibility(root=root)
     assert not result.passed
     exits = [f for f in result.failures if "` (seed " in f and " exited 1:\n" in f]
-    assert len(exits) == 3, result.failures
+    assert len(exits) == 4, result.failures  # the run under another kernel too
     assert all("the logged model has model.random_state = 'null', the config asks for " in f for f in exits)

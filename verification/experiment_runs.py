@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from experiments.numerics import CORETYPE
 from experiments.store import Store
 from experiments.tracking import PREDICTIONS_ARTIFACT, read_predictions
 
@@ -28,10 +29,12 @@ class ChildRun:
     config: Path  # absolute, or relative to the root the child runs in
     seed: int  # the config's seed, for labels
     hash_seed: int  # the child's PYTHONHASHSEED
+    kernel: str | None = None  # OPENBLAS_CORETYPE forced on the child; None: the one OpenBLAS picks
 
     @property
     def label(self) -> str:
-        return f"seed {self.seed}, PYTHONHASHSEED={self.hash_seed}"
+        forced = f", {CORETYPE}={self.kernel}" if self.kernel else ""
+        return f"seed {self.seed}, PYTHONHASHSEED={self.hash_seed}{forced}"
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,8 @@ class Logged:
     rows: NDArray[np.int64] = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     probabilities: NDArray[np.float64] = field(default_factory=lambda: np.empty(0, dtype=np.float64))
     problem: str | None = None
+    run_id: str = ""
+    store_uri: str = ""
 
     def tail(self, lines: int = 15) -> str:
         """Its audit's verdict when it printed one (the mismatches say why it failed), else its last lines."""
@@ -55,14 +60,14 @@ class Logged:
         return "\n".join(line for line in shown if not line.startswith("store: "))[-1500:]
 
 
-def _read_back(store: Store) -> tuple[dict[str, float], NDArray[np.int64], NDArray[np.float64]]:
+def _read_back(store: Store) -> tuple[str, dict[str, float], NDArray[np.int64], NDArray[np.float64]]:
     experiment_ids = [experiment.experiment_id for experiment in store.client.search_experiments()]
     runs = store.client.search_runs(experiment_ids) if experiment_ids else []
     if len(runs) != 1:
         raise LookupError(f"the store holds {len(runs)} runs, not the 1 the child was to log")
     run_id = runs[0].info.run_id
     rows, probabilities = read_predictions(store.read_artifact_text(run_id, PREDICTIONS_ARTIFACT))
-    return dict(runs[0].data.metrics), rows, probabilities
+    return run_id, dict(runs[0].data.metrics), rows, probabilities
 
 
 def run_children(runs: Sequence[ChildRun], root: Path, work: Path, python: str, timeout: float) -> list[Logged]:
@@ -79,6 +84,8 @@ def run_children(runs: Sequence[ChildRun], root: Path, work: Path, python: str, 
             # developer's mlflow.db. PYTHONPATH makes the root's code the code that runs.
             env = {**os.environ, "PYTHONHASHSEED": str(run.hash_seed), "PYTHONPATH": str(root)}
             env["MLFLOW_TRACKING_URI"] = uri
+            if run.kernel is not None:
+                env[CORETYPE] = run.kernel
             command = [python, "-m", "experiments", "run", str(run.config), "--tracking-uri", uri]
             with (directory / "output.txt").open("wb") as output:
                 process = subprocess.Popen(command, cwd=root, env=env, stdout=output, stderr=subprocess.STDOUT)
@@ -102,8 +109,21 @@ def run_children(runs: Sequence[ChildRun], root: Path, work: Path, python: str, 
 
 def _logged(run: ChildRun, code: int | None, seconds: float, directory: Path) -> Logged:
     text = (directory / "output.txt").read_text(encoding="utf-8", errors="replace")
+    uri = f"sqlite:///{directory / 'mlflow.db'}"
     try:
-        metrics, rows, probabilities = _read_back(Store.at(f"sqlite:///{directory / 'mlflow.db'}"))
+        run_id, metrics, rows, probabilities = _read_back(Store.at(uri))
     except Exception as exc:  # an unreadable store (no run, no artifact) is reported, never a crash of the check
-        return Logged(run, code, text, seconds, problem=f"{type(exc).__name__}: {exc}")
-    return Logged(run, code, text, seconds, metrics, rows, probabilities)
+        return Logged(run, code, text, seconds, problem=f"{type(exc).__name__}: {exc}", store_uri=uri)
+    return Logged(run, code, text, seconds, metrics, rows, probabilities, run_id=run_id, store_uri=uri)
+
+
+def reproduce_child(logged: Logged, root: Path, python: str, timeout: float) -> tuple[int | None, str]:
+    """`python -m experiments reproduce` of a logged run, in a child of the root's code with this process's
+    environment (its kernel included): (exit code, None at the timeout; its output)."""
+    env = {**os.environ, "PYTHONPATH": str(root), "MLFLOW_TRACKING_URI": logged.store_uri}
+    command = [python, "-m", "experiments", "reproduce", logged.run_id, "--tracking-uri", logged.store_uri]
+    try:
+        done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return None, ""
+    return done.returncode, done.stdout + done.stderr

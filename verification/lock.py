@@ -38,7 +38,9 @@ COMPILE_ARGS = (
     "--no-emit-find-links",
     "--no-emit-index-url",
     "--output-file=requirements.txt",
-    "--strip-extras",
+    # Extras kept (`coverage[toml]==...`): with them stripped, the pip that Python 3.11 bundles (23.2) refuses the
+    # lock in hash mode, reading pytest-cov's `coverage[toml]>=...` as a requirement the lock does not pin.
+    "--no-strip-extras",
     "requirements.in",
 )
 COMMAND = f"pip-compile {' '.join(COMPILE_ARGS)}"

@@ -1,6 +1,8 @@
 """Target 5, reproducibility: the same config run twice, in separate processes with different `PYTHONHASHSEED`,
 logs exactly equal metrics and bit-identical test-set predictions; the config with its seed + 1 logs other
-test rows and other metrics.
+test rows and other metrics. Across kernels: a run made under another OpenBLAS kernel (forced in its child) is
+reproduced by `python -m experiments reproduce` under this machine's kernel, which must rerun it under the
+recorded kernel and find it bit-identical, and say so.
 
 Through `python -m experiments run`, the data team's own command, each into its own temporary store; what is
 compared is what the runs logged, read back from the stores. Separate processes, because a leak of state inside
@@ -25,14 +27,18 @@ from typing import Any
 
 import numpy as np
 
+from experiments import numerics
 from experiments.config import load_config
 from verification.configs import config_copy
-from verification.experiment_runs import ChildRun, Logged, run_children
+from verification.experiment_runs import ChildRun, Logged, reproduce_child, run_children
 from verification.paths import BASELINE_CONFIG, ROOT
 from verification.result import CheckResult, verdict
 
 TARGET = "reproducibility"
-CHECK = "same config in 2 processes (PYTHONHASHSEED=1, 2) -> equal metrics and predictions; seed + 1 -> different"
+CHECK = (
+    "same config in 2 processes (PYTHONHASHSEED=1, 2) -> equal metrics and predictions; seed + 1 -> different; "
+    "a run under another BLAS kernel -> `reproduce` bit-identical under that kernel"
+)
 HASH_SEEDS = (1, 2)
 CONFIG = BASELINE_CONFIG.relative_to(ROOT)  # inside whichever root the check is given
 TIMEOUT = 300.0  # seconds for all three runs together; one takes ~6 s alone, ~11 s beside the other two
@@ -78,6 +84,23 @@ def _different(original: Logged, reseeded: Logged, evidence: dict[str, Any]) -> 
     return failures
 
 
+def _cross_kernel(logged: Logged, root: Path, evidence: dict[str, Any]) -> list[str]:
+    """`reproduce` of the run made under another kernel must pass, and name the equality that held."""
+    kernel = logged.run.kernel
+    code, output = reproduce_child(logged, root, sys.executable, TIMEOUT)
+    said = [line.removeprefix("equality: ") for line in output.splitlines() if line.startswith("equality: ")]
+    evidence["cross_kernel"] = {"kernel": kernel, "exit_code": code, "equality": said[-1] if said else None}
+    where = f"`python -m experiments reproduce` of the run made under {numerics.CORETYPE}={kernel}"
+    if code is None:
+        return [f"{where} did not finish within {TIMEOUT:.0f} s"]
+    if code != 0:
+        tail = "\n".join(output.strip().splitlines()[-6:])
+        return [f"{where} exited {code}:\n{tail}"]
+    if not said or not said[-1].startswith(f"bit-identical under the recorded kernel {kernel}"):
+        return [f"{where} passed without saying it was bit-identical under {kernel}: {said}"]
+    return []
+
+
 def _problems(logged: Logged) -> list[str]:
     where = f"`python -m experiments run {logged.run.config}` ({logged.run.label})"
     found = []
@@ -102,7 +125,15 @@ def check_reproducibility(root: Path = ROOT, config: Path = CONFIG) -> CheckResu
         reseeded = config_copy(root / config, Path(tmp), seed=seed + 1)
         runs = [ChildRun(config, seed, HASH_SEEDS[0]), ChildRun(config, seed, HASH_SEEDS[1])]
         runs.append(ChildRun(reseeded, seed + 1, HASH_SEEDS[0]))  # only the seed differs from the first run
-        first, second, other = logged = run_children(runs, root, Path(tmp), sys.executable, TIMEOUT)
+        kernel = numerics.another_kernel(numerics.current().kernel)
+        runs.append(ChildRun(config, seed, HASH_SEEDS[0], kernel=kernel))  # only the kernel differs
+        first, second, other, elsewhere = logged = run_children(runs, root, Path(tmp), sys.executable, TIMEOUT)
+        readable = all(run.problem is None for run in logged)
+        evidence_kernel: dict[str, Any] = {}
+        # Inside the temporary directory: the reproduction reads and writes the run's own store.
+        kernel_failures = (
+            _cross_kernel(elsewhere, root, evidence_kernel) if readable and not elsewhere.exit_code else []
+        )
     same_rows = bool(first.rows.size) and np.array_equal(first.rows, second.rows)
     evidence: dict[str, Any] = {
         "config": str(config),
@@ -113,12 +144,13 @@ def check_reproducibility(root: Path = ROOT, config: Path = CONFIG) -> CheckResu
         # Row by row, so only when both runs scored the same test rows.
         "predictions_compared": len(first.rows) if same_rows else 0,
         "predictions_identical": int((first.probabilities == second.probabilities).sum()) if same_rows else 0,
+        **evidence_kernel,
     }
     failures: list[str] = []
-    readable = all(run.problem is None for run in logged)
     if readable:  # the differences first: they name the fault; a run's failed audit says where it came from
         failures += _identical(first, second)
         failures += _different(first, other, evidence)
+    failures += kernel_failures
     failures += [problem for run in logged for problem in _problems(run)]
     summary = (
         f"{evidence['metrics_compared']} metrics and {evidence['predictions_compared']} predictions compared across "
@@ -129,5 +161,6 @@ def check_reproducibility(root: Path = ROOT, config: Path = CONFIG) -> CheckResu
             if readable
             else "not compared"
         )
+        + f"; run under {kernel}: reproduce says {evidence.get('cross_kernel', {}).get('equality') or 'nothing'}"
     )
     return verdict(TARGET, CHECK, summary=summary, evidence=evidence, failures=failures, started=started)

@@ -49,7 +49,12 @@ def exploding(result: TrainResult) -> TrainResult:
 def manifest_for(result: TrainResult, model_bytes: bytes, version: str, **overrides: Any) -> Manifest:
     """A manifest that vouches for `model_bytes` against the real profile, unless `overrides` say otherwise."""
     manifest = build_manifest(
-        result, sha256_bytes(model_bytes), sha256_file(PROFILE_PATH), version=version, run_id=None
+        result,
+        model_sha256=sha256_bytes(model_bytes),
+        profile_sha256=sha256_file(PROFILE_PATH),
+        version=version,
+        run_id=None,
+        numeric_environment={},
     )
     return manifest.model_copy(update=overrides)
 

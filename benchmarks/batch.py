@@ -62,6 +62,7 @@ def timed(command: list[str], label: str) -> tuple[float, float]:
     if done.returncode not in (0, 3) or line is None:
         raise SystemExit(f"{label} failed ({done.returncode}):\n{done.stderr[-2000:]}")
     _, wall, rss = line.split()
+    print(f"  {label:<24} {float(wall):7.2f} s {int(rss) / 1024:8.0f} MB", flush=True)
     return float(wall), int(rss) / 1024
 
 
@@ -83,7 +84,7 @@ LOG_MODEL = textwrap.dedent(
     mlflow.set_tracking_uri(sys.argv[1])
     with mlflow.start_run():
         info = mlflow.sklearn.log_model(joblib.load("models/churn/model.joblib"), name="model",
-                                        pyfunc_predict_fn="predict_proba")
+                                        pyfunc_predict_fn="predict_proba", serialization_format="cloudpickle")
     print(info.model_uri)
     """
 )

@@ -12,6 +12,7 @@ The machine may be shared: compare the ratios, which are measured in the same ru
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -54,10 +55,10 @@ def generate(rows: int, path: Path, *, snake: bool = False, seed: int = SEED) ->
     return path
 
 
-def timed(command: list[str], label: str) -> tuple[float, float]:
+def timed(command: list[str], label: str, env: dict[str, str] | None = None) -> tuple[float, float]:
     """(wall seconds, peak RSS MB) of one process."""
     done = subprocess.run(["/usr/bin/time", "-f", "TIME %e %M", *command], cwd=ROOT, capture_output=True, text=True,
-                          check=False)  # fmt: skip
+                          check=False, env={**os.environ, **(env or {})})  # fmt: skip
     line = next((ln for ln in done.stderr.splitlines() if ln.startswith("TIME ")), None)
     if done.returncode not in (0, 3) or line is None:
         raise SystemExit(f"{label} failed ({done.returncode}):\n{done.stderr[-2000:]}")
@@ -112,7 +113,7 @@ def main() -> int:
             mlflow_cli = Path(sys.executable).with_name("mlflow")
             predict = [str(mlflow_cli), "models", "predict", "-m", model_uri, "-i", str(snake), "-t", "csv",
                        "-o", str(work / "mlflow.json"), "--env-manager", "local"]  # fmt: skip
-            results["mlflow models predict"] = timed(predict, "mlflow predict")
+            results["mlflow models predict"] = timed(predict, "mlflow predict", {"MLFLOW_TRACKING_URI": uri})
         if args.scale:
             big = generate(args.rows * args.scale, work / "big.csv")
             command[4] = str(big)

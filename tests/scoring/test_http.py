@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from service.settings import Settings
 from tests.scoring.kit import DATA, data_rows, write_csv
 from tests.utils.clients import client_with
+from tests.utils.customers import customer
 from tests.utils.problems import assert_problem
 
 CSV = {"content-type": "text/csv"}
@@ -29,28 +30,8 @@ def test_a_csv_batch_answers_as_the_json_batch_does(client: TestClient) -> None:
     assert as_csv.headers["content-type"].startswith("text/csv")
     listed = list(csv.DictReader(io.StringIO(as_csv.text)))
     assert [float(r["probability"]) for r in listed] == [p["probability"] for p in predictions]
-    single = {
-        "gender": "Female",
-        "senior_citizen": 0,
-        "partner": "Yes",
-        "dependents": "No",
-        "tenure": 1,
-        "phone_service": "No",
-        "multiple_lines": "No phone service",
-        "internet_service": "DSL",
-        "online_security": "No",
-        "online_backup": "Yes",
-        "device_protection": "No",
-        "tech_support": "No",
-        "streaming_tv": "No",
-        "streaming_movies": "No",
-        "contract": "Month-to-month",
-        "paperless_billing": "Yes",
-        "payment_method": "Electronic check",
-        "monthly_charges": 29.85,
-        "total_charges": 29.85,
-    }  # fmt: skip  (the first data row, 7590-VHVEG)
-    assert client.post("/predict", json=single).json()["probability"] == predictions[0]["probability"]
+    # The shared valid customer is the data set's first row, 7590-VHVEG.
+    assert client.post("/predict", json=customer()).json()["probability"] == predictions[0]["probability"]
 
 
 def test_a_csv_batch_with_bad_rows_is_refused_whole_naming_each(client: TestClient) -> None:

@@ -116,8 +116,9 @@ def _problems(logged: Logged) -> list[str]:
     return found
 
 
-def check_reproducibility(root: Path = ROOT, config: Path = CONFIG) -> CheckResult:
-    """`root`: the checkout whose code runs (a temp copy with a planted fault, in the tests); `config` is in it."""
+def check_reproducibility(root: Path = ROOT, config: Path = CONFIG, *, cross_kernel: bool = True) -> CheckResult:
+    """`root`: the checkout whose code runs (a temp copy with a planted fault, in the tests); `config` is in it.
+    `cross_kernel=False` leaves out the run under another kernel: sabotage proofs aimed at the other halves."""
     started = time.perf_counter()
     seed = load_config(root / config).seed
     with tempfile.TemporaryDirectory(prefix="churnguard-repro-") as tmp:
@@ -126,14 +127,16 @@ def check_reproducibility(root: Path = ROOT, config: Path = CONFIG) -> CheckResu
         runs = [ChildRun(config, seed, HASH_SEEDS[0]), ChildRun(config, seed, HASH_SEEDS[1])]
         runs.append(ChildRun(reseeded, seed + 1, HASH_SEEDS[0]))  # only the seed differs from the first run
         kernel = numerics.another_kernel(numerics.current().kernel)
-        runs.append(ChildRun(config, seed, HASH_SEEDS[0], kernel=kernel))  # only the kernel differs
-        first, second, other, elsewhere = logged = run_children(runs, root, Path(tmp), sys.executable, TIMEOUT)
+        if cross_kernel:
+            runs.append(ChildRun(config, seed, HASH_SEEDS[0], kernel=kernel))  # only the kernel differs
+        logged = run_children(runs, root, Path(tmp), sys.executable, TIMEOUT)
+        first, second, other = logged[:3]
         readable = all(run.problem is None for run in logged)
         evidence_kernel: dict[str, Any] = {}
-        # Inside the temporary directory: the reproduction reads and writes the run's own store.
-        kernel_failures = (
-            _cross_kernel(elsewhere, root, evidence_kernel) if readable and not elsewhere.exit_code else []
-        )
+        kernel_failures: list[str] = []
+        if cross_kernel and readable and not logged[3].exit_code:
+            # Inside the temporary directory: the reproduction reads and writes the run's own store.
+            kernel_failures = _cross_kernel(logged[3], root, evidence_kernel)
     same_rows = bool(first.rows.size) and np.array_equal(first.rows, second.rows)
     evidence: dict[str, Any] = {
         "config": str(config),
@@ -161,6 +164,10 @@ def check_reproducibility(root: Path = ROOT, config: Path = CONFIG) -> CheckResu
             if readable
             else "not compared"
         )
-        + f"; run under {kernel}: reproduce says {evidence.get('cross_kernel', {}).get('equality') or 'nothing'}"
+        + (
+            f"; run under {kernel}: reproduce says {evidence.get('cross_kernel', {}).get('equality') or 'nothing'}"
+            if cross_kernel
+            else ""
+        )
     )
     return verdict(TARGET, CHECK, summary=summary, evidence=evidence, failures=failures, started=started)

@@ -16,6 +16,7 @@ from experiments.params import run_params
 from experiments.runs import run_experiment
 from experiments.store import Store
 from experiments.train import TrainResult
+from testkit.paths import ROOT
 
 MakeConfig = Callable[..., Path]
 
@@ -110,9 +111,9 @@ def test_a_run_whose_data_file_changed_or_vanished_fails_with_the_reason(
     make_config: MakeConfig, store: Store, tmp_path: Path
 ) -> None:
     data = tmp_path / "churn.csv"
-    data.write_bytes((Path(__file__).parent.parent / "data" / "telco_customer_churn.csv").read_bytes())
+    data.write_bytes((ROOT / "data" / "telco_customer_churn.csv").read_bytes())
     config = make_config()
-    config.write_text(config.read_text().replace(str(Path(__file__).parent.parent / "data"), str(tmp_path))
+    config.write_text(config.read_text().replace(str(ROOT / "data"), str(tmp_path))
                       .replace("telco_customer_churn.csv", "churn.csv"))  # fmt: skip
     outcome = run_experiment(store, config)
     assert outcome.audit.passed

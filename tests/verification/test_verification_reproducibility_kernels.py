@@ -1,0 +1,38 @@
+"""The reproducibility check on the committed code, the run under another kernel included, and its sabotage twin:
+a `reproduce` that does not force the recorded kernel. A file of its own so that xdist runs it beside the other
+proofs (`--dist loadfile`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.utils.planted import planted_copy
+from verification.reproducibility import check_reproducibility
+
+
+@pytest.mark.slow
+def test_the_committed_experiments_reproduce_and_respond_to_the_seed() -> None:
+    result = check_reproducibility()
+    assert result.passed, result.failures
+    assert result.evidence["metrics_compared"] == 10
+    assert result.evidence["predictions_compared"] == result.evidence["predictions_identical"] == 1409
+    assert result.evidence["reseeded"]["test_rows_changed"] > 0
+    kernel = result.evidence["cross_kernel"]["kernel"]
+    assert result.evidence["cross_kernel"]["equality"] == f"bit-identical under the recorded kernel {kernel}"
+
+
+@pytest.mark.slow
+def test_a_reproduce_that_does_not_force_the_recorded_kernel_is_caught(tmp_path: Path) -> None:
+    """The child rerun loses `OPENBLAS_CORETYPE`: it computes under this machine's kernel, so the bits differ
+    and the reproduction must fail, where a check of the hash seeds alone would pass."""
+    honest = "        env={**os.environ, numerics.CORETYPE: kernel},\n"
+    root = planted_copy(tmp_path, "experiments/reproduce.py", honest, "        env=dict(os.environ),\n")
+    result = check_reproducibility(root=root)
+    assert not result.passed
+    kernel = result.evidence["cross_kernel"]["kernel"]
+    (failure,) = result.failures
+    assert failure.startswith(f"`python -m experiments reproduce` of the run made under OPENBLAS_CORETYPE={kernel} "
+                              "exited 1:\n"), failure  # fmt: skip
+    assert failure.endswith("reproduction: FAILED")

@@ -27,8 +27,8 @@ from experiments.metrics import top_fraction_mask
 from experiments.numerics import NumericEnvironment
 from experiments.reproduce import TOLERANCE, Mode, Plan, plan
 from service.manifest import MODEL_FILE, read_manifest
+from testkit.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 # Exactly the documented commands, from the repository root: `python -m experiments run` + `promote`.
 _PRODUCE = """
 import sys
@@ -104,7 +104,7 @@ def compare(committed: Path, produced: Path, mode: Mode) -> Comparison:
     metric_gap = max(abs(value - ours.metrics.get(name, np.inf)) for name, value in theirs.metrics.items())
     if set(ours.metrics) != set(theirs.metrics) or metric_gap > TOLERANCE:
         differences.append(f"metrics differ by {metric_gap:.3g} > {TOLERANCE:g}")
-    data = load_dataset(ROOT / "data" / "telco_customer_churn.csv")
+    data = load_dataset()  # the committed data set, its SHA-256 checked
     p, q = _probabilities(committed, data.X), _probabilities(produced, data.X)
     gap = float(np.abs(p - q).max())
     if gap > TOLERANCE:

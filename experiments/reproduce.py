@@ -193,9 +193,11 @@ class ReproductionError(Exception):
 
 def rerun(store: Store, run_id: str) -> tuple[str, AuditReport]:
     """Re-run the run's logged config in this process, as a new audited run tagged `reproduces`."""
-    original = store.client.get_run(run_id)
-    text, suffix = read_logged_config(store, run_id)
-    source = Path(original.data.tags.get("config.path", f"config{suffix}"))
+    return _rerun(store, run_id, store.client.get_run(run_id).data.tags, *read_logged_config(store, run_id))
+
+
+def _rerun(store: Store, run_id: str, tags: dict[str, str], text: str, suffix: str) -> tuple[str, AuditReport]:
+    source = Path(tags.get("config.path", f"config{suffix}"))
     outcome = run_config_text(store, text, source, tags={"reproduces": run_id})
     return outcome.run_id, outcome.audit
 
@@ -222,12 +224,12 @@ def _rerun_in_child(store: Store, run_id: str, kernel: str) -> tuple[str, AuditR
 def reproduce(store: Store, run_id: str, runnable: Callable[[str], bool] = numerics.runnable_here) -> Reproduction:
     """`runnable` says whether a kernel can be forced here (a probe of a child process, by default)."""
     original = store.client.get_run(run_id)
+    text, suffix = read_logged_config(store, run_id)  # read once: the in-process rerun runs this very text
     the_plan = plan(NumericEnvironment.from_tags(original.data.tags), numerics.current(), runnable)
     if the_plan.mode is Mode.CHILD and the_plan.recorded is not None:
         rerun_id, audit = _rerun_in_child(store, run_id, the_plan.recorded.kernel)
     else:
-        rerun_id, audit = rerun(store, run_id)
-    text, suffix = read_logged_config(store, run_id)
+        rerun_id, audit = _rerun(store, run_id, original.data.tags, text, suffix)
     rows, probabilities = read_predictions(store.read_artifact_text(run_id, PREDICTIONS_ARTIFACT))
     new_rows, new_probabilities = read_predictions(store.read_artifact_text(rerun_id, PREDICTIONS_ARTIFACT))
     again = store.client.get_run(rerun_id)

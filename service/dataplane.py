@@ -60,6 +60,16 @@ class DataPlane:
         if note is not None:
             note.model_version = version
 
+    def model(self) -> LoadedModel:
+        """The serving model, noted for the access log; ModelNotReady (503) when there is none."""
+        return self._use()
+
+    def count_invalid(self, error: InvalidInput) -> None:
+        """Validation failures by field: the listed problems, a bounded number of increments."""
+        features = self.validator.profile.features
+        for entry in error.errors:
+            self.metrics.validation_failures.labels(metric_field(entry.field, features)).inc()
+
     def _use(self) -> LoadedModel:
         model = self.store.current
         if model is None:
@@ -114,9 +124,7 @@ class DataPlane:
                 return await self.offload.rows(batch, body)
             return await anyio.to_thread.run_sync(validate, body, abandon_on_cancel=True)
         except InvalidInput as exc:
-            features = self.validator.profile.features
-            for entry in exc.errors:  # the listed problems: a bounded number of increments
-                self.metrics.validation_failures.labels(metric_field(entry.field, features)).inc()
+            self.count_invalid(exc)
             raise
 
 

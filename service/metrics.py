@@ -66,6 +66,9 @@ class ServiceMetrics:
         self.validation_failures = Counter(
             "churn_validation_failures", "Invalid input fields, by field", ["field"], registry=self.registry
         )
+        self.weekly_rows = Counter(
+            "churn_weekly_rows", "Rows of weekly exports, scored or rejected", ["outcome"], registry=self.registry
+        )
         self.registry.register(_ModelStateCollector(store))
 
     def observe_request(self, route: str | None, method: str, status: int, seconds: float) -> None:
@@ -82,3 +85,8 @@ class ServiceMetrics:
             self.predictions.labels(version, "churn").inc(churn)
         if len(predictions) - churn:
             self.predictions.labels(version, "stay").inc(len(predictions) - churn)
+
+    def count_weekly(self, rows: dict[str, int]) -> None:
+        """One weekly list's rows, by outcome."""
+        self.weekly_rows.labels("scored").inc(rows["scored"])
+        self.weekly_rows.labels("rejected").inc(rows["rejected"])

@@ -21,6 +21,7 @@ from sklearn.pipeline import Pipeline
 
 from service.encoding import FastEncoder, UnsupportedPipeline
 from service.manifest import MANIFEST_FILE, MODEL_FILE, Manifest, read_manifest
+from service.reference import Reference
 
 log = logging.getLogger("churnguard.model")
 
@@ -58,6 +59,7 @@ class LoadedModel:
     model_path: Path
     stamp: FileStamp
     loaded_at: datetime
+    reference: Reference | None = None
 
     @property
     def version(self) -> str:
@@ -131,7 +133,24 @@ def load_model_dir(directory: Path, profile_sha256: str, features: tuple[str, ..
         encoder = FastEncoder(pipeline)
     except UnsupportedPipeline as exc:
         raise ModelLoadError(f"{manifest.model_file}: {exc}") from exc
-    return LoadedModel(manifest, encoder, model_path, stamp, datetime.now(UTC))
+    return LoadedModel(manifest, encoder, model_path, stamp, datetime.now(UTC), _reference(directory, manifest))
+
+
+def _reference(directory: Path, manifest: Manifest) -> Reference | None:
+    """The hashed reference distribution, or None for a directory from before it existed."""
+    if manifest.reference_file is None or manifest.reference_sha256 is None:
+        return None
+    path = directory / manifest.reference_file
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ModelLoadError(f"{path} is missing or unreadable ({exc.strerror}): re-promote the model") from exc
+    if hashlib.sha256(raw).hexdigest() != manifest.reference_sha256:
+        raise ModelLoadError(f"{path} does not match the manifest's reference_sha256: re-promote the model")
+    try:
+        return Reference.model_validate_json(raw)
+    except ValueError as exc:
+        raise ModelLoadError(f"{path} is not a valid reference: {exc}") from exc
 
 
 class ModelStore:

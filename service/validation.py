@@ -132,6 +132,12 @@ class Validator:
                 validated.append(self._row(row, f"{prefix}[{start + offset}]", problems))
         return self._verdict(validated, problems)
 
+    def row_problems(self, raw: Mapping[str, Any]) -> list[FieldError]:
+        """Every problem of one row, fields named without a prefix (`tenure`): the columnar paths' messages."""
+        problems = _Problems()
+        self._row(dict(raw), "", problems)
+        return problems.listed
+
     def _document(self, body: bytes) -> Any:
         if not body.strip():
             raise InvalidInput([FieldError(field="body", message="field required")], 1)

@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 from numpy.typing import NDArray
 
-from experiments.data import ID
+from experiments.columns import ID
 from scoring.header import Header, UnusableInput
 from scoring.read import csv_names, parse_csv
 from scoring.weekly import Scorer

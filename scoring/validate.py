@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
 
-from experiments.data import ID
+from experiments.columns import ID
 from service.errors import FieldError
 from service.profile import CategoricalFeature, IntegerFeature
 from service.schemas import CUSTOMER_ID_PATTERN

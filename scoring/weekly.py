@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from experiments.data import ID
+from experiments.columns import ID
 from scoring.drift import NOT_AVAILABLE, DriftAccumulator
 from scoring.explain import REASONS, Explainer
 from scoring.header import Header, UnusableInput

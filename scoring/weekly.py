@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import tempfile
 import time
-from collections import Counter
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -35,6 +38,9 @@ from service.profile import CategoricalFeature
 from service.validation import Validator
 
 AT_RISK, REJECTED, SUMMARY = "at_risk.csv", "rejected.csv", "summary.json"
+WORKERS = min(2, os.cpu_count() or 1)  # scoring threads; measured on 2 cores (README, "The weekly list")
+T = TypeVar("T")
+R = TypeVar("R")
 NO_ID = FieldError(field=ID, message="a blank customer_id cannot be listed: the list is for phoning")
 
 
@@ -45,8 +51,9 @@ class Scorer:
         self.profile = profile = validator.profile
         self.model = model
         self.validator = ColumnarValidator(validator)
-        self.explainer = Explainer(model.encoder, model.reference)
+        self.explainer = Explainer(model.encoder, model.reference, profile)
         # profile code -> encoder code for each categorical (the two orders need not agree)
+        self.categorical = frozenset(n for n, s in profile.features.items() if isinstance(s, CategoricalFeature))
         fitted = model.encoder.categories()
         self.code_maps = {
             name: np.array([fitted[name].index(value) for value in spec.allowed], dtype=np.int64)
@@ -65,23 +72,35 @@ class Scorer:
         rejected = [(int(chunk.lines[row]), ids[row].as_py() or None, checked.errors[row]) for row in checked.errors]
         rejected += [(m.line, None, [_malformed(m.expected, m.actual)]) for m in chunk.malformed]
         mask = pa.array(valid)
-        columns: dict[str, Any] = {n: v[valid] for n, v in checked.numbers.items()}
-        columns |= {n: self.code_maps[n][c[valid]] for n, c in checked.codes.items()}
-        matrix = self.model.encoder.encode_columns(columns)
+        numbers = {n: v[valid] for n, v in checked.numbers.items()}
+        codes = {n: c[valid] for n, c in checked.codes.items()}  # the profile's order of categories
+        matrix = self.model.encoder.encode_columns(numbers | {n: self.code_maps[n][c] for n, c in codes.items()})
         probabilities = self.model.encoder.score(matrix)
-        text = {name: pc.filter(checked.text[name], mask) for name in self.profile.features}
         table = pa.table(
             {
                 "line": pa.array(chunk.lines[valid]),
                 "customer_id": pc.filter(ids, mask),
                 "probability": pa.array(probabilities),
                 "prediction": pa.array((probabilities >= self.model.manifest.threshold).astype(np.int8)),
-                **self.explainer.reasons(matrix, text),
+                **self.explainer.reasons(matrix, numbers | codes),
             }
         )
         order = np.argsort(-probabilities, kind="stable")
         checked.valid = valid
         return table.take(pa.array(order)), sorted(rejected, key=lambda r: r[0]), checked
+
+
+def in_order(pool: Executor, work: Callable[[T], R], items: Iterable[T], ahead: int) -> Iterator[tuple[T, R]]:
+    """(item, work(item)) in the items' order, at most `ahead` in flight: memory stays bounded."""
+    pending: deque[tuple[T, Future[R]]] = deque()
+    for item in items:
+        pending.append((item, pool.submit(work, item)))
+        if len(pending) >= ahead:
+            done, future = pending.popleft()
+            yield done, future.result()
+    while pending:
+        done, future = pending.popleft()
+        yield done, future.result()
 
 
 def _duplicate(first: int) -> FieldError:
@@ -141,26 +160,30 @@ def run_weekly(
     spill = Path(tempfile.mkdtemp(prefix=".runs-", dir=out_dir))
     try:
         runs = Runs(spill)
-        for chunk in reader.chunks(header.source):
-            table, bad, checked = scorer.score(chunk)
-            read += len(chunk.lines) + len(chunk.malformed)
-            rejected.write(bad)
-            if table.num_rows:
-                runs.add(table)
-            if drift is not None:
-                valid = checked.valid
-                drift.add(
-                    {n: v[valid] for n, v in checked.numbers.items()}, {n: c[valid] for n, c in checked.codes.items()}
-                )
-                for name, kinds in checked.kinds.items():
-                    if name in drift.beyond:
-                        drift.add_beyond(name, int(np.count_nonzero((kinds == BELOW) | (kinds == ABOVE))))
-            for k in range(1, REASONS + 1):
-                if f"reason_{k}" in table.column_names:
-                    counted = pc.value_counts(table.column(f"reason_{k}").drop_null())
-                    reasons.update(
-                        dict(zip(counted.field("values").to_pylist(), counted.field("counts").to_pylist(), strict=True))
+        # The reader parses on this thread while WORKERS threads score the chunks already read (pyarrow and
+        # numpy release the GIL in their kernels): both cores stay busy, results are taken in input order.
+        with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="score") as pool:
+            for chunk, (table, bad, checked) in in_order(
+                pool, scorer.score, reader.chunks(header.source, scorer.categorical), WORKERS + 1
+            ):
+                read += len(chunk.lines) + len(chunk.malformed)
+                rejected.write(bad)
+                if table.num_rows:
+                    runs.add(table)
+                if drift is not None:
+                    valid = checked.valid
+                    drift.add(
+                        {n: v[valid] for n, v in checked.numbers.items()},
+                        {n: c[valid] for n, c in checked.codes.items()},
                     )
+                    for name, kinds in checked.kinds.items():
+                        if name in drift.beyond:
+                            drift.add_beyond(name, int(np.count_nonzero((kinds == BELOW) | (kinds == ABOVE))))
+                for k in range(1, REASONS + 1):
+                    if f"reason_{k}" in table.column_names:
+                        counted = pc.value_counts(table.column(f"reason_{k}").drop_null())
+                        values, counts = counted.field("values").to_pylist(), counted.field("counts").to_pylist()
+                        reasons.update(dict(zip(values, counts, strict=True)))
         if read == 0:
             raise UnusableInput(f"{input_path}: the header is there but there are no rows")
         later = duplicates(runs)

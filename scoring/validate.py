@@ -25,7 +25,7 @@ from service.profile import CategoricalFeature, IntegerFeature
 from service.schemas import CUSTOMER_ID_PATTERN
 from service.validation import Validator
 
-_NUMBER = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
+NUMBER_PATTERN = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
 _INTEGER = re.compile(r"[+-]?\d+")
 _NON_FINITE = r"^[+-]?(nan|inf|infinity)$"
 # The columnar check refused a row the request validator accepts: a defect, named rather than hidden.
@@ -58,7 +58,7 @@ def json_value(text: str | None, numeric: bool) -> Any:
         return None
     if _INTEGER.fullmatch(stripped):
         return int(stripped)
-    if re.fullmatch(_NUMBER, stripped) or re.fullmatch(_NON_FINITE, stripped, re.IGNORECASE):
+    if re.fullmatch(NUMBER_PATTERN, stripped) or re.fullmatch(_NON_FINITE, stripped, re.IGNORECASE):
         return float(stripped)  # Python's float() also takes "1_000": only the spellings the check takes
     return stripped  # not a number: the request validator names it
 
@@ -89,11 +89,11 @@ class ColumnarValidator:
         blank_cells = pc.equal(stripped, "")
         blank = np.asarray(blank_cells, dtype=bool)
         try:
-            # Fast path: every non-blank cell is a number to Arrow. Arrow's finite spellings are all _NUMBER's
+            # Fast path: every non-blank cell is a number to Arrow. Arrow's finite spellings are all NUMBER_PATTERN's
             # (a test holds it to that); what it reads as NaN or infinity is refused below, as the regex would.
             cast = pc.cast(pc.if_else(blank_cells, pa.scalar(None, pa.string()), stripped), pa.float64())
         except pa.ArrowInvalid:  # some cell is text: tell the spellings apart one regex at a time
-            number = np.asarray(pc.match_substring_regex(stripped, _NUMBER), dtype=bool)
+            number = np.asarray(pc.match_substring_regex(stripped, NUMBER_PATTERN), dtype=bool)
             values = np.full(len(text), np.nan)
             if number.any():
                 parsed = pc.cast(pc.filter(stripped, pa.array(number)), pa.float64())

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
 import tempfile
 import time
-from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -29,6 +27,7 @@ from experiments.columns import ID
 from scoring.drift import NOT_AVAILABLE, DriftAccumulator
 from scoring.explain import REASONS, Explainer
 from scoring.header import Header, UnusableInput
+from scoring.parallel import WORKERS, in_order
 from scoring.read import CHUNK_BYTES, Chunk, ExportReader
 from scoring.runs import Runs, Selection, duplicates, merge
 from scoring.validate import ABOVE, BELOW, ColumnarValidator
@@ -38,9 +37,6 @@ from service.profile import CategoricalFeature
 from service.validation import Validator
 
 AT_RISK, REJECTED, SUMMARY = "at_risk.csv", "rejected.csv", "summary.json"
-WORKERS = min(2, os.cpu_count() or 1)  # scoring threads; measured on 2 cores (README, "The weekly list")
-T = TypeVar("T")
-R = TypeVar("R")
 NO_ID = FieldError(field=ID, message="a blank customer_id cannot be listed: the list is for phoning")
 
 
@@ -88,19 +84,6 @@ class Scorer:
         order = np.argsort(-probabilities, kind="stable")
         checked.valid = valid
         return table.take(pa.array(order)), sorted(rejected, key=lambda r: r[0]), checked
-
-
-def in_order(pool: Executor, work: Callable[[T], R], items: Iterable[T], ahead: int) -> Iterator[tuple[T, R]]:
-    """(item, work(item)) in the items' order, at most `ahead` in flight: memory stays bounded."""
-    pending: deque[tuple[T, Future[R]]] = deque()
-    for item in items:
-        pending.append((item, pool.submit(work, item)))
-        if len(pending) >= ahead:
-            done, future = pending.popleft()
-            yield done, future.result()
-    while pending:
-        done, future = pending.popleft()
-        yield done, future.result()
 
 
 def _duplicate(first: int) -> FieldError:
@@ -184,12 +167,12 @@ def run_weekly(
                         counted = pc.value_counts(table.column(f"reason_{k}").drop_null())
                         values, counts = counted.field("values").to_pylist(), counted.field("counts").to_pylist()
                         reasons.update(dict(zip(values, counts, strict=True)))
-        if read == 0:
-            raise UnusableInput(f"{input_path}: the header is there but there are no rows")
-        later = duplicates(runs)
-        rejected.write([(line, None, [_duplicate(first)]) for line, first in sorted(later.items())])
-        runs.ids.clear()
-        merged = merge(runs, set(later), out_dir / AT_RISK, selection)
+            if read == 0:
+                raise UnusableInput(f"{input_path}: the header is there but there are no rows")
+            later = duplicates(runs)
+            rejected.write([(line, None, [_duplicate(first)]) for line, first in sorted(later.items())])
+            runs.ids.clear()
+            merged = merge(runs, set(later), out_dir / AT_RISK, selection)
     finally:
         rejected.close()
         shutil.rmtree(spill, ignore_errors=True)

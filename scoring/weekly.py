@@ -167,7 +167,7 @@ def run_weekly(
             if read == 0:
                 raise UnusableInput(f"{input_path}: the header is there but there are no rows")
             later = duplicates(runs)
-            rejected.write([(line, None, [_duplicate(first)]) for line, first in sorted(later.items())])
+            rejected.write([(line, customer, [_duplicate(first)]) for line, (first, customer) in sorted(later.items())])
             runs.ids.clear()
             merged = merge(runs, set(later), out_dir / AT_RISK, selection)
     finally:
@@ -189,6 +189,7 @@ def run_weekly(
         "model": {"version": manifest.version, "estimator": manifest.estimator,
                   "model_sha256": manifest.model_sha256, "profile_sha256": manifest.profile_sha256,
                   "data_sha256": manifest.data_sha256, "reference_sha256": manifest.reference_sha256,
+                  "encoder_sha256": manifest.encoder_sha256,
                   "mlflow_run_id": manifest.mlflow_run_id},
         "threshold": manifest.threshold,
         "bands": merged.bands,

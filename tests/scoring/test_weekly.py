@@ -77,6 +77,8 @@ def test_rows_read_are_scored_plus_rejected_and_every_rejection_is_named(scorer:
                       "valid_range": {"min": 0, "max": 72}}  # fmt: skip
     assert len({r["customer_id"] for r in listed}) == len(listed)  # duplicates: the first occurrence is listed
     assert outcome.summary["rows"]["duplicates"] == 1
+    (duplicate,) = [r for r in rejected if "duplicate of line" in r["problems"]]
+    assert duplicate["customer_id"] == data_rows()[0]["customerID"]  # named, so the agent knows who it is
     assert outcome.exit_status == 0
 
 

@@ -18,6 +18,8 @@ from scoring.explain import REASONS
 
 BANDS = (("top 10%", 0.1), ("10-20%", 0.2), ("20-50%", 0.5), ("rest", 1.0))
 RUN_BATCH = 8192
+# Rows sorted and spilled together: few runs keep the merge's readers (one batch in memory each) few.
+RUN_ROWS = 1 << 20
 MERGE_ROWS = 65536
 HISTOGRAM_BINS = 20  # of churn probability, 0.05 wide: the risk distribution in the report
 
@@ -38,8 +40,23 @@ class Runs:
     ids: list[pa.Array] = field(default_factory=list)
     lines: list[NDArray[np.int64]] = field(default_factory=list)
     schema: pa.Schema | None = None
+    pending: list[pa.Table] = field(default_factory=list)
+    pending_rows: int = 0
 
     def add(self, table: pa.Table) -> None:
+        """A chunk's scored rows, in input order of chunks; spilled as a sorted run every RUN_ROWS rows."""
+        self.pending.append(table)
+        self.pending_rows += table.num_rows
+        if self.pending_rows >= RUN_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        # One dictionary per column and run (the IPC file format holds one); ties stay in input order.
+        table = pa.concat_tables(self.pending).unify_dictionaries().combine_chunks()
+        self.pending, self.pending_rows = [], 0
+        table = table.take(pa.array(np.argsort(-table.column("probability").to_numpy(), kind="stable")))
         path = self.directory / f"run-{len(self.paths):05d}.arrow"
         with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
             writer.write_table(table, max_chunksize=RUN_BATCH)

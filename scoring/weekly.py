@@ -169,7 +169,6 @@ def run_weekly(
             runs.flush()
             later = duplicates(runs)
             rejected.write([(line, customer, [_duplicate(first)]) for line, (first, customer) in sorted(later.items())])
-            runs.ids.clear()
             merged = merge(runs, set(later), out_dir / AT_RISK, selection)
     finally:
         rejected.close()

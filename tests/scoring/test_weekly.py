@@ -236,3 +236,15 @@ def test_exit_statuses_without_a_traceback(
     assert done.returncode == 2
     assert done.stderr.startswith("error: cannot read")
     assert len(done.stderr.splitlines()) == 1
+
+
+def test_duplicates_are_exact_even_when_every_hash_collides(
+    scorer: Scorer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source, _ = _planted(tmp_path)
+    honest = weekly(scorer, source, tmp_path / "honest", max_rejected_share=1.0)
+    monkeypatch.setattr(runs, "id_hashes", lambda ids: np.zeros(len(ids), dtype=np.uint64))
+    colliding = weekly(scorer, source, tmp_path / "colliding", max_rejected_share=1.0)
+    assert honest.summary["rows"] == colliding.summary["rows"]
+    for name in ("at_risk.csv", "rejected.csv"):
+        assert (tmp_path / "honest" / name).read_bytes() == (tmp_path / "colliding" / name).read_bytes()

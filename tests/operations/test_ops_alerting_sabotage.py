@@ -103,8 +103,11 @@ SYNTHETIC_ALERT = _alert(SYNTHETIC, "page", summary=f"the synthetic /predict cal
 WATCHDOG_ALERT = _alert(WATCHDOG, "heartbeat", summary="the alerting path works")
 
 
-def _not_ready(**annotations: str) -> dict[str, Any]:
-    return _alert(NOT_READY, "page", summary=f"churn API {INSTANCE} is not ready", **annotations)
+def _not_ready(*, ends: datetime | None = None, reason: str | None = None) -> dict[str, Any]:
+    summary = f"churn API {INSTANCE} is not ready"
+    if reason is None:
+        return _alert(NOT_READY, "page", ends=ends, summary=summary)
+    return _alert(NOT_READY, "page", ends=ends, summary=summary, reason=reason)
 
 
 @pytest.mark.parametrize("sabotage", ["shipped", "pages-to-the-channel", "no-reason"])

@@ -20,6 +20,7 @@ from service.manifest import MODEL_FILE
 from testkit.client import fetch
 from testkit.process import wait_for
 from testkit.service import Service
+from testkit.workers import counted_by_worker, metrics_dir
 from tests.utils.models import publish, retrained
 from tests.utils.ops_figures import report
 from tests.utils.ops_models import holding
@@ -30,11 +31,9 @@ from tests.utils.workers import (
     WORKERS,
     both_took_part,
     count_failures,
-    counted_by_worker,
     drain_failures,
     health_failures,
     kill_failures,
-    metrics_dir,
     promotion_failures,
     serving_workers,
 )

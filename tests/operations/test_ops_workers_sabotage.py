@@ -11,6 +11,7 @@ import pytest
 
 from experiments.train import TrainResult
 from service.manifest import MODEL_FILE
+from testkit.workers import counted_by_worker, metrics_dir
 from tests.utils.models import publish, retrained
 from tests.utils.ops_models import holding
 from tests.utils.planted import planted_copy
@@ -18,11 +19,9 @@ from tests.utils.workers import (
     PREDICTIONS,
     both_took_part,
     count_failures,
-    counted_by_worker,
     drain_failures,
     health_failures,
     kill_failures,
-    metrics_dir,
     promotion_failures,
     serving_workers,
 )

@@ -9,7 +9,9 @@ What the test copies change, and nothing else (testkit.prometheus, testkit.alert
 - alerts.yml: every `for:` of minutes read as seconds (ChurnApiDown 1m -> 1s, ChurnModelNotReady 2m -> 2s,
   ChurnSyntheticPredictFailing 3m -> 3s); expressions, labels and annotations are the shipped ones;
 - alertmanager.yml: webhooks aimed at the receiver's port, group_wait and group_interval 1 s, the heartbeat's
-  repeat_interval 2 s (1 m shipped).
+  repeat_interval 2 s (1 m shipped);
+- Prometheus' `--rules.alert.resend-delay=2s` (1 m by default): an alert first evaluated before Prometheus has
+  discovered Alertmanager (about 5 s after its start) is otherwise not sent again for a minute.
 
 One stack serves the module; the scenarios run in this order: the model-less service's synthetic call (its fault
 is its start), the deleted and restored model file, the stopped service (last: it ends the serving one), and the
@@ -127,6 +129,7 @@ def test_a_service_started_without_a_model_fails_the_synthetic_call_and_pages(
             "start_without_model_to_synthetic_page_s": round(page.at - stack.bare_started, 2),
             "start_without_model_to_not_ready_page_s": round(not_ready.at - stack.bare_started, 2),
             "stack_startup_s": round(stack.started - stack.bare_started, 2),
+            "prometheus_up_to_synthetic_page_s": round(page.at - stack.started, 2),
             "for": "3s (3m shipped)",
         },
     )

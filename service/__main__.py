@@ -10,6 +10,7 @@ from types import FrameType
 
 import uvicorn
 from pydantic import ValidationError
+from uvicorn.config import STARTUP_FAILURE
 
 from service.app import create_app
 from service.auth import KeyFileError
@@ -87,6 +88,8 @@ def _serve_workers(settings: Settings) -> None:
         supervisor.run()
     finally:
         remove_metrics_dir(directory)
+    if supervisor.failed_start:
+        raise SystemExit(STARTUP_FAILURE)
 
 
 if __name__ == "__main__":

@@ -28,14 +28,17 @@ from tests.utils.workers import (
     PREDICTIONS,
     RELOAD_SECONDS,
     SETTLE_SECONDS,
+    UNSTARTABLE_WORKER,
     WORKERS,
     both_took_part,
     count_failures,
     drain_failures,
     health_failures,
     kill_failures,
+    planted_service,
     promotion_failures,
     serving_workers,
+    start_failures,
 )
 
 pytestmark = pytest.mark.slow
@@ -105,3 +108,7 @@ def test_sigterm_drains_every_worker_and_exits_0(
         failures, figures = drain_failures(service, started, release)
     assert failures == []
     report(request, "workers_sigterm", {"workers": WORKERS, **figures})
+
+
+def test_a_worker_that_cannot_start_stops_the_service_with_status_3(tmp_path: Path, model_dir: Path) -> None:
+    assert start_failures(tmp_path, model_dir, planted_service(tmp_path, *UNSTARTABLE_WORKER)) == []

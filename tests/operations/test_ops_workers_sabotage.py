@@ -4,7 +4,6 @@ fail. Each starts its own two-worker service, so each costs a start (about 10 s 
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,22 +13,21 @@ from service.manifest import MODEL_FILE
 from testkit.workers import counted_by_worker, metrics_dir
 from tests.utils.models import publish, retrained
 from tests.utils.ops_models import holding
-from tests.utils.planted import planted_copy
 from tests.utils.workers import (
     PREDICTIONS,
+    UNSTARTABLE_WORKER,
     both_took_part,
     count_failures,
     drain_failures,
     health_failures,
     kill_failures,
+    planted_service,
     promotion_failures,
     serving_workers,
+    start_failures,
 )
 
 pytestmark = pytest.mark.slow
-
-# The planted copy is started as a script in its root, so it (and every worker it spawns) imports that code.
-RUN_SERVICE = 'import runpy\n\nif __name__ == "__main__":\n    runpy.run_module("service", run_name="__main__")\n'
 
 PLANTS = {
     # Each worker exports only its own counts, as without multiprocess mode.
@@ -61,10 +59,7 @@ PLANTS = {
 
 
 def planted(tmp_path: Path, name: str) -> tuple[str, ...]:
-    file, honest, faulty = PLANTS[name]
-    root = planted_copy(tmp_path, file, honest, faulty)
-    (root / "run_service.py").write_text(RUN_SERVICE, encoding="utf-8")
-    return (sys.executable, str(root / "run_service.py"))
+    return planted_service(tmp_path, *PLANTS[name])
 
 
 def test_workers_that_do_not_add_up_their_counts_are_caught(tmp_path: Path, model_dir: Path) -> None:
@@ -108,3 +103,13 @@ def test_workers_killed_instead_of_drained_are_caught(
     with serving_workers(tmp_path, model_dir, command=planted(tmp_path, "no-drain")) as service:
         failures, _ = drain_failures(service, started, release)
     assert any("the requests in flight got" in failure for failure in failures), failures
+
+
+def test_a_worker_start_failure_that_loops_forever_is_caught(tmp_path: Path, model_dir: Path) -> None:
+    # As the check's planted copy, and the worker's refusal turned back into a crash, which uvicorn restarts.
+    command = planted_service(
+        tmp_path, *UNSTARTABLE_WORKER, also=("        sys.exit(STARTUP_FAILURE)\n", "        raise\n")
+    )
+    failures = start_failures(tmp_path, model_dir, command, bound=8)
+    assert failures
+    assert "still running" in failures[0]

@@ -7,10 +7,14 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+
+from uvicorn.config import STARTUP_FAILURE
 
 from experiments.model_dir import write_model_dir
 from experiments.train import TrainResult
@@ -18,10 +22,15 @@ from service.manifest import MODEL_FILE, read_manifest
 from testkit.client import Answer, fetch
 from testkit.customers import customer
 from testkit.process import wait_for
-from testkit.service import SERVICE_COMMAND, Service, launch
+from testkit.service import SERVICE_COMMAND, Service, launch, start_service
 from testkit.workers import counted_by_worker, metrics_dir, scraped, worker_pids, workers_started
 from tests.utils.models import publish
+from tests.utils.planted import planted_copy
 
+# A planted copy is started as a script in its root, so it (and every worker it spawns) imports that code.
+RUN_SERVICE = 'import runpy\n\nif __name__ == "__main__":\n    runpy.run_module("service", run_name="__main__")\n'
+# A worker whose settings fail although the parent's passed: the host changed under a running service.
+UNSTARTABLE_WORKER = ("service/workers.py", "        settings = Settings()\n", "        settings = Settings(port=-1)\n")
 WORKERS = 2
 PREDICTIONS = 40
 RELOAD_SECONDS = 0.2
@@ -176,3 +185,34 @@ def serving_workers(
     ) as service:
         wait_for(lambda: workers_started(service) == WORKERS, SETTLE_SECONDS, f"{WORKERS} workers serving")
         yield service
+
+
+def planted_service(
+    tmp_path: Path, file: str, honest: str, faulty: str, *, also: tuple[str, str] | None = None
+) -> tuple[str, ...]:
+    """The command for the service from a copy of the code with `honest` replaced by `faulty` in `file` (and,
+    with `also`, a second line of the same file replaced)."""
+    root = planted_copy(tmp_path, file, honest, faulty)
+    if also is not None:
+        target = root / file
+        source = target.read_text(encoding="utf-8")
+        assert source.count(also[0]) == 1, f"{file} no longer has the line to sabotage: {also[0]!r}"
+        target.write_text(source.replace(*also), encoding="utf-8")
+    (root / "run_service.py").write_text(RUN_SERVICE, encoding="utf-8")
+    return (sys.executable, str(root / "run_service.py"))
+
+
+def start_failures(work: Path, model_dir: Path, command: Sequence[str], bound: float = SETTLE_SECONDS) -> list[str]:
+    """A worker that cannot start must stop the service within `bound`, exit status 3 (uvicorn's start-up
+    failure) and the reason in the log, not be restarted forever."""
+    service = start_service(work, command=command, model_dir=model_dir, workers=WORKERS)
+    try:
+        code = service.process.wait(timeout=bound)
+    except subprocess.TimeoutExpired:
+        return [f"still running {bound:g} s after a worker failed to start; log ends:\n{service.log_tail()}"]
+    finally:
+        service.stop()
+    failures = [] if code == STARTUP_FAILURE else [f"exit status {code}, not {STARTUP_FAILURE}"]
+    if "worker refusing to start" not in service.log():
+        failures.append("the log does not say why the worker refused to start")
+    return failures

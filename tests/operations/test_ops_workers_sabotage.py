@@ -110,6 +110,6 @@ def test_a_worker_start_failure_that_loops_forever_is_caught(tmp_path: Path, mod
     command = planted_service(
         tmp_path, *UNSTARTABLE_WORKER, also=("        sys.exit(STARTUP_FAILURE)\n", "        raise\n")
     )
-    failures = start_failures(tmp_path, model_dir, command, bound=8)
+    failures = start_failures(tmp_path, model_dir, command)
     assert failures
-    assert "still running" in failures[0]
+    assert "restarted the worker" in failures[0]

@@ -10,11 +10,13 @@ import pytest
 
 from experiments.train import TrainResult
 from service.manifest import MODEL_FILE
+from testkit.process import wait_for
 from testkit.workers import counted_by_worker, metrics_dir
 from tests.utils.models import publish, retrained
 from tests.utils.ops_models import holding
 from tests.utils.workers import (
     PREDICTIONS,
+    SETTLE_SECONDS,
     UNSTARTABLE_WORKER,
     both_took_part,
     count_failures,
@@ -79,7 +81,13 @@ def test_a_dead_worker_whose_counts_are_dropped_is_caught(tmp_path: Path, model_
 
 def test_a_worker_with_remembered_readiness_is_caught(tmp_path: Path, model_dir: Path) -> None:
     with serving_workers(tmp_path, model_dir, command=planted(tmp_path, "cached-readiness")) as service:
-        assert health_failures(service, expected=200) == []  # each worker answers (and remembers) ready
+        directory = metrics_dir(service)
+
+        def both_remember_ready() -> bool:  # each worker answers (and remembers) ready, until both have
+            ready = health_failures(service, expected=200) == []
+            return ready and both_took_part(counted_by_worker(directory, "churn_http_requests_total", route="/health"))
+
+        wait_for(both_remember_ready, SETTLE_SECONDS, "both workers to answer /health")
         (model_dir / MODEL_FILE).unlink()
         failures = health_failures(service)
     assert failures, "every /health answered 503"

@@ -70,7 +70,7 @@ def _promotable(store: Store, run_id: str, profile_path: Path) -> tuple[AuditRep
         if result.metrics[metric] < floor
     ]
     try:
-        FastEncoder(result.pipeline)  # what the service will build from it
+        FastEncoder.from_pipeline(result.pipeline)  # what the service will build from it
     except UnsupportedPipeline as exc:
         reasons.append(f"the service cannot serve this pipeline: {exc}")
     try:

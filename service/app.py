@@ -15,6 +15,8 @@ from starlette.routing import Route
 
 from service.access import Access, AuthMiddleware, access_of, leaf_routes, needs
 from service.auth import KeyRing
+from service.batch_plane import BatchPlane
+from service.batch_routes import WEEKLY_PATH, CsvBatchDispatch, build_batch_router, declare_csv
 from service.dataplane import DataPlane
 from service.metrics import ServiceMetrics
 from service.middleware import RequestContextMiddleware
@@ -85,11 +87,14 @@ def create_app(settings: Settings, *, store: ModelStore | None = None, metrics_d
             needs(Access.OPEN)(route.endpoint)
     dataplane = DataPlane(model_store, Validator(profile, models.customer, settings.max_batch), metrics, offload)
     app.include_router(build_router(models, dataplane, metrics))
+    app.include_router(build_batch_router(BatchPlane(dataplane, settings.max_batch)))
     install_problem_handlers(app)
+    app.add_middleware(CsvBatchDispatch)  # innermost: auth judges the public path
     # Added last = outermost: the request id, timeout, metrics and access log wrap the auth check too.
     app.add_middleware(AuthMiddleware, keys=keys, routes=app.router.routes, protect_metrics=settings.protect_metrics)
     app.add_middleware(
         RequestContextMiddleware,
+        path_limits={WEEKLY_PATH: settings.max_weekly_bytes},
         max_body_bytes=settings.max_body_bytes,
         timeout_seconds=settings.request_timeout_seconds,
         client_timeout_seconds=settings.client_timeout_seconds,
@@ -99,7 +104,7 @@ def create_app(settings: Settings, *, store: ModelStore | None = None, metrics_d
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             keyed = {getattr(r, "path", "") for r in leaf_routes(app.routes) if access_of(r) is not Access.OPEN}
-            app.openapi_schema = build_openapi(app, keyed, (models.customer, models.batch))
+            app.openapi_schema = declare_csv(build_openapi(app, keyed, (models.customer, models.batch)))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

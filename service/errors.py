@@ -94,9 +94,9 @@ class UriTooLong(ChurnError):
 class UnsupportedMediaType(ChurnError):
     status_code, title, slug = 415, "Unsupported Media Type", "unsupported-media-type"
 
-    def __init__(self, received: str | None) -> None:
+    def __init__(self, received: str | None, expected: str = "application/json, UTF-8") -> None:
         what = clip(received) if received else "no Content-Type"
-        super().__init__(f"send the body as application/json, UTF-8 (received {what})")
+        super().__init__(f"send the body as {expected} (received {what})")
 
 
 class InvalidInput(ChurnError):

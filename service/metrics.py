@@ -99,6 +99,9 @@ class ServiceMetrics:
         self.validation_failures = Counter(
             "churn_validation_failures", "Invalid input fields, by field", ["field"], registry=self.own
         )
+        self.weekly_rows = Counter(
+            "churn_weekly_rows", "Rows of weekly exports, scored or rejected", ["outcome"], registry=self.own
+        )
         self.registry = self.own if multiprocess_dir is None else CollectorRegistry()
         if multiprocess_dir is not None:
             self.registry.register(_WorkersCollector(multiprocess_dir))
@@ -118,3 +121,8 @@ class ServiceMetrics:
             self.predictions.labels(version, "churn").inc(churn)
         if len(predictions) - churn:
             self.predictions.labels(version, "stay").inc(len(predictions) - churn)
+
+    def count_weekly(self, rows: dict[str, int]) -> None:
+        """One weekly list's rows, by outcome."""
+        self.weekly_rows.labels("scored").inc(rows["scored"])
+        self.weekly_rows.labels("rejected").inc(rows["rejected"])

@@ -103,9 +103,12 @@ class RequestContextMiddleware:
         timeout_seconds: float,
         client_timeout_seconds: float,
         metrics: ServiceMetrics,
+        *,
+        path_limits: dict[str, int] | None = None,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.path_limits = path_limits or {}  # uploads (the weekly export) get their own, larger limit
         self.timeout_seconds = timeout_seconds
         self.client_timeout_seconds = client_timeout_seconds
         self.metrics = metrics
@@ -115,7 +118,9 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         started_at = time.perf_counter()
-        exchange = _Exchange(scope, receive, send, self.max_body_bytes, self.client_timeout_seconds)
+        exchange = _Exchange(
+            scope, receive, send, self.path_limits.get(scope["path"], self.max_body_bytes), self.client_timeout_seconds
+        )
         note = Served()
         token = served.set(note)
         try:

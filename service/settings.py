@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=8 * 1024 * 1024, ge=1024, description="Largest request body accepted, in bytes (413 above)."
     )
+    max_weekly_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=1024,
+        description="Largest export accepted by POST /predict/weekly, in bytes (413 above); ~500k customers.",
+    )  # fmt: skip
     log_level: Annotated[
         Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(lambda v: v.upper() if isinstance(v, str) else v)
     ] = Field(default="INFO", description="Log threshold (any case).")

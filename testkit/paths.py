@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from experiments.columns import DEFAULT_DATA_PATH
 from service.manifest import MODEL_DIR as SERVED_MODEL_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 OPENAPI = ROOT / "openapi.json"
+DATA = ROOT / DEFAULT_DATA_PATH
 PROFILE_PATH = ROOT / "data_profile.json"
 MODEL_DIR = ROOT / SERVED_MODEL_DIR
 REQUIREMENTS_IN = ROOT / "requirements.in"
@@ -21,4 +23,4 @@ ALERT_RULE_TESTS = MONITORING / "tests" / "alerts_test.yml"
 ALERTMANAGER_CONFIG = MONITORING / "alertmanager.yml"
 BLACKBOX_CONFIG = MONITORING / "blackbox.yml"
 # Where the project's own Python lives: the import scan reads these, and these names are first-party.
-SOURCE_DIRS = ("service", "experiments", "verification", "testkit", "tests", "benchmarks")
+SOURCE_DIRS = ("service", "experiments", "scoring", "verification", "testkit", "tests", "benchmarks")

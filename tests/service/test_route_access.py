@@ -28,6 +28,8 @@ DECIDED = {
     ("/model", "GET"): Access.PREDICT,
     ("/predict", "POST"): Access.PREDICT,
     ("/predict/batch", "POST"): Access.PREDICT,
+    ("/predict/batch/csv", "POST"): Access.PREDICT,  # the text/csv batch, behind the same public path
+    ("/predict/weekly", "POST"): Access.PREDICT,
     ("/admin/reload", "POST"): Access.ADMIN,
 }
 

@@ -1,0 +1,1 @@
+"""Batch scoring: the weekly at-risk list from a customer export (CSV or Parquet), at any size."""

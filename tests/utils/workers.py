@@ -17,7 +17,7 @@ from uvicorn.config import STARTUP_FAILURE
 
 from experiments.model_dir import write_model_dir
 from experiments.train import TrainResult
-from service.manifest import MODEL_FILE, read_manifest
+from service.manifest import MANIFEST_FILE, MODEL_FILE, read_manifest
 from testkit.client import Answer, fetch
 from testkit.customers import customer
 from testkit.process import wait_for
@@ -61,6 +61,7 @@ def promotion_failures(
     """Promote `result`: within `bound`, 20 answers in a row must come from it, served by both workers; then
     the previous model is promoted back. The failures, and the seconds to the first and to the 20th answer."""
     previous, previous_bytes = read_manifest(model_dir), (model_dir / MODEL_FILE).read_bytes()
+    beside = {p.name: p.read_bytes() for p in model_dir.iterdir() if p.name not in {MODEL_FILE, MANIFEST_FILE}}
     promoted = time.monotonic()
     publish(result, model_dir, version="promoted")
 
@@ -81,7 +82,7 @@ def promotion_failures(
     except AssertionError as exc:
         return [str(exc)], {}
     finally:
-        write_model_dir(model_dir, previous_bytes, previous)  # as before, for the next checks
+        write_model_dir(model_dir, previous_bytes, previous, beside)  # as before, for the next checks
     by_worker = counted_by_worker(metrics_dir(service), "churn_predictions_total", model_version="promoted")
     failures = [] if both_took_part(by_worker) else [f"served by one worker only: {by_worker}"]
     return failures, {"promotion_to_first_answer_s": round(first, 3), "promotion_to_20_in_a_row_s": round(every, 3)}

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -40,7 +41,8 @@ async def _watch(store: ModelStore, interval: float) -> None:
         await anyio.to_thread.run_sync(store.refresh)
 
 
-def create_app(settings: Settings, *, store: ModelStore | None = None) -> FastAPI:
+def create_app(settings: Settings, *, store: ModelStore | None = None, metrics_dir: Path | None = None) -> FastAPI:
+    """`metrics_dir`: the multiprocess directory this app's worker shares with the others (service.workers)."""
     profile, profile_sha256 = load_profile(settings.data_profile)
     model_store = store or ModelStore(settings.model_dir, profile_sha256, tuple(profile.features))
     models = build_request_models(profile, settings.max_batch)
@@ -49,7 +51,7 @@ def create_app(settings: Settings, *, store: ModelStore | None = None) -> FastAP
         (k.get_secret_value() for k in settings.admin_keys),
         settings.keys_file,
     )
-    metrics = ServiceMetrics(model_store)
+    metrics = ServiceMetrics(model_store, metrics_dir)
     offload = Offload(settings.data_profile, settings.max_batch)
 
     @contextlib.asynccontextmanager

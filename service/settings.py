@@ -72,6 +72,13 @@ class Settings(BaseSettings):
         description="A client gets this long to send its request headers, and at most this long between two "
         "pieces of its body; else its connection is closed (headers) or it gets 408 (body).",
     )
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=32,
+        description="uvicorn worker processes serving the one port; above 1, metrics are added up across "
+        "workers (prometheus_client multiprocess mode) and a dead worker is replaced.",
+    )
     shutdown_grace_seconds: int = Field(
         default=20, gt=0, le=600, description="On SIGTERM: how long in-flight requests get to finish."
     )

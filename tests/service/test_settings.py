@@ -29,6 +29,7 @@ def test_defaults() -> None:
     assert settings.max_body_bytes == 8 * 1024 * 1024
     assert settings.log_level == "INFO"
     assert settings.reload_interval_seconds == 1.0
+    assert settings.workers == 1
 
 
 def test_every_field_is_read_from_its_churn_variable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -50,6 +51,7 @@ def test_every_field_is_read_from_its_churn_variable(monkeypatch: pytest.MonkeyP
         "CHURN_REQUEST_TIMEOUT_SECONDS": "2.5",
         "CHURN_CLIENT_TIMEOUT_SECONDS": "4.5",
         "CHURN_SHUTDOWN_GRACE_SECONDS": "7",
+        "CHURN_WORKERS": "3",
     }
     for name, value in values.items():
         monkeypatch.setenv(name, value)
@@ -73,6 +75,7 @@ def test_every_field_is_read_from_its_churn_variable(monkeypatch: pytest.MonkeyP
         "request_timeout_seconds": 2.5,
         "client_timeout_seconds": 4.5,
         "shutdown_grace_seconds": 7,
+        "workers": 3,
     }
     assert set(values) == {f"CHURN_{name.upper()}" for name in Settings.model_fields}
 

@@ -21,6 +21,7 @@ from service.metrics import ServiceMetrics
 from service.model_store import Health, LoadedModel, ModelStore
 from service.offload import Offload
 from service.schemas import BatchPrediction, Prediction
+from service.shadow import Shadow
 from service.validation import Validator, metric_field
 
 # The worst 16 KiB body (every byte a separator) validates in a few milliseconds: cheaper inline than a hop.
@@ -47,12 +48,14 @@ class Scored:
 
 class DataPlane:
     def __init__(
-        self, store: ModelStore, validator: Validator, metrics: ServiceMetrics, offload: Offload | None = None
-    ) -> None:
+        self, store: ModelStore, validator: Validator, metrics: ServiceMetrics, offload: Offload | None = None,
+        shadow: Shadow | None = None,
+    ) -> None:  # fmt: skip
         self.store = store
         self.validator = validator
         self.metrics = metrics
         self.offload = offload  # None: large bodies are validated in a thread (benchmarks, embedded use)
+        self.shadow = shadow  # the challenger: scores what the champion answered, never answers itself
 
     def _note(self, version: str | None) -> None:
         # A worker thread runs in a copy of the request's context, which holds the same Served object.
@@ -94,6 +97,8 @@ class DataPlane:
         threshold = model.manifest.threshold
         scored = Scored(model.version, probabilities, [int(p >= threshold) for p in probabilities])
         self.metrics.count_predictions(scored.model_version, scored.predictions)
+        if self.shadow is not None:
+            self.shadow.score(customers, scored.probabilities, scored.predictions)
         return scored
 
     async def predict(self, body: bytes, request_id: str) -> Prediction:

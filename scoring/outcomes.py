@@ -144,12 +144,14 @@ def grade(entry: Entry, outcomes: Outcomes, *, seed: int, resamples: int, level:
     return report
 
 
-def write_report(entry: Entry, report: dict[str, Any]) -> list[Path]:
+def write_report(entry: Entry, report: dict[str, Any], *, diagram: bool = True) -> list[Path]:
     """outcomes.json and reliability.png beside the archived list: the evidence stays with the list."""
-    from scoring.reliability import draw  # noqa: PLC0415 - matplotlib costs ~0.5 s
-
     path = entry.path / REPORT
     path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    if not diagram:
+        return [path]
+    from scoring.reliability import draw  # noqa: PLC0415 - matplotlib costs ~0.5 s
+
     return [path, draw(report, entry.path / DIAGRAM)]
 
 

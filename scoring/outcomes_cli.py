@@ -97,6 +97,7 @@ def run_outcomes(args: argparse.Namespace) -> int:
         if uri is not None:
             mlflow = entry.record.get("mlflow") or {}
             report["mlflow_run_id"] = _log(uri, report, files, mlflow.get("run_id"))
+            write_report(entry, report, diagram=False)  # the run id beside the evidence it was logged with
         reports.append(report)
         print(render(report))
     if not reports:

@@ -79,15 +79,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _challenger(directory: Path | None, profile_sha256: str, features: tuple[str, ...]) -> LoadedModel | None:
+def _challenger(
+    directory: Path | None, profile_sha256: str, features: tuple[str, ...]
+) -> tuple[LoadedModel | None, str]:
     """The shadow model, or None (with a warning) when it cannot be loaded: it never stops the list."""
     if directory is None:
-        return None
+        return None, "no challenger configured"
     try:
-        return load_model_dir(directory, profile_sha256, features)
+        return load_model_dir(directory, profile_sha256, features), ""
     except ModelLoadError as exc:
         print(f"warning: challenger not scored: {exc}", file=sys.stderr)
-        return None
+        return None, f"the challenger could not be loaded: {exc.reason}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -103,14 +105,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     validator = Validator(profile, build_customer_model(profile), MAX_BATCH)
     scorer = Scorer(validator, model)
     challenger_dir = args.challenger_dir or (Path(d) if (d := os.environ.get(CHALLENGER_ENV)) else None)
-    shadow = _challenger(challenger_dir, profile_sha256, tuple(profile.features))
+    shadow, why_not = _challenger(challenger_dir, profile_sha256, tuple(profile.features))
     job = ListJob(
         args.input, args.out, archive_root(args.archive), "command",
         selection=Selection(args.top, args.min_probability), max_rejected_share=args.max_rejected_share,
         week=args.week, tracking_uri=configured_uri(args.tracking_uri),
     )  # fmt: skip
     try:
-        listed = make_list(job, scorer, Scorer(validator, shadow) if shadow is not None else None)
+        listed = make_list(job, scorer, Scorer(validator, shadow) if shadow is not None else None, why_not)
     except (UnusableInput, ArchiveError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return UNUSABLE

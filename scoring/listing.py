@@ -52,13 +52,15 @@ def _write(path: Path, summary: dict[str, Any]) -> None:
     staging.replace(path)
 
 
-def _shadow(job: ListJob, challenger: Scorer | None, listed: int) -> tuple[dict[str, Any], Outcome | None]:
+def _shadow(
+    job: ListJob, challenger: Scorer | None, listed: int, why_not: str
+) -> tuple[dict[str, Any], Outcome | None]:
     if challenger is None:
-        return {"available": False, "reason": "no challenger configured"}, None
+        return {"available": False, "reason": why_not}, None
     directory = job.out_dir / CHALLENGER_DIR
     try:
         outcome = run_weekly(job.input_path, directory, challenger, max_rejected_share=job.max_rejected_share)
-        comparison = compare_lists(job.out_dir, directory, listed)
+        comparison = compare_lists(job.out_dir / FULL, directory, listed)
     except Exception as exc:  # the challenger's failure is reported, never the champion's
         log.warning("challenger list failed: %s", exc, extra={"challenger_version": challenger.model.version})
         shutil.rmtree(directory, ignore_errors=True)
@@ -72,14 +74,17 @@ def _shadow(job: ListJob, challenger: Scorer | None, listed: int) -> tuple[dict[
     return {**comparison, "challenger": model, "challenger_bands": outcome.summary["bands"]}, outcome
 
 
-def make_list(job: ListJob, champion: Scorer, challenger: Scorer | None = None) -> Listed:
-    """Raises UnusableInput (exit 2) as `run_weekly` does; the archive and MLflow come after the list."""
+def make_list(
+    job: ListJob, champion: Scorer, challenger: Scorer | None = None, why_not: str = "no challenger configured"
+) -> Listed:
+    """Raises UnusableInput (exit 2) as `run_weekly` does; the archive and MLflow come after the list.
+    `why_not`: the summary's reason when there is no challenger to compare."""
     week = job.week or iso_week(datetime.now(UTC).date())
     outcome = run_weekly(job.input_path, job.out_dir, champion, max_rejected_share=job.max_rejected_share)
     full = job.out_dir / FULL
     (job.out_dir / AT_RISK).replace(full)
     summary = cut_list(full, job.out_dir / AT_RISK, outcome.summary, job.selection)
-    shadow, shadowed = _shadow(job, challenger, summary["rows"]["listed"])
+    shadow, shadowed = _shadow(job, challenger, summary["rows"]["listed"], why_not)
     summary = {**summary, "week": week, "shadow": shadow}
     _write(job.out_dir / SUMMARY, summary)
     archived = [archive_list(job.archive, full, job.out_dir / SUMMARY,

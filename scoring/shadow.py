@@ -38,9 +38,10 @@ def top_k(scored: int) -> int:
     return math.ceil(TOP_SHARE * scored)
 
 
-def compare_lists(champion_dir: Path, challenger_dir: Path, listed: int) -> dict[str, Any]:
-    """The comparison of two full rankings; writes `top_changes.csv` into `challenger_dir`."""
-    champion, challenger = _read(champion_dir / AT_RISK), _read(challenger_dir / AT_RISK)
+def compare_lists(champion_ranking: Path, challenger_dir: Path, listed: int) -> dict[str, Any]:
+    """The comparison of two full rankings (the champion's before any cut); writes `top_changes.csv` into
+    `challenger_dir`."""
+    champion, challenger = _read(champion_ranking), _read(challenger_dir / AT_RISK)
     ids = champion.column("customer_id").combine_chunks()
     other_ids = challenger.column("customer_id").combine_chunks()
     position = pc.index_in(ids, value_set=other_ids)  # champion row -> challenger row (its rank - 1)

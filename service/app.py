@@ -121,4 +121,5 @@ def create_app(settings: Settings, *, store: ModelStore | None = None) -> FastAP
     app.openapi = openapi  # type: ignore[method-assign]
     app.state.store = model_store
     app.state.metrics = metrics
+    app.state.shadow = shadow
     return app

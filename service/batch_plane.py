@@ -67,6 +67,11 @@ class BatchPlane:
         model = self.shadow.model() if self.shadow is not None else None
         return self._scorer_of("challenger", model) if model is not None else None
 
+    def _why_not(self) -> str:
+        if self.shadow is None:
+            return "no challenger configured"
+        return f"the challenger is not loaded: {self.shadow.store.error or 'none found yet'}"
+
     def _shadow_csv(self, body: bytes, batch: CsvBatch) -> None:
         """The challenger scores the same CSV batch (parsed again: its own columns); never raises."""
         if self.shadow is None or (scorer := self.challenger_scorer()) is None:
@@ -120,7 +125,7 @@ class BatchPlane:
         )  # fmt: skip
 
         def work() -> Outcome:
-            outcome = make_list(job, scorer, challenger).outcome
+            outcome = make_list(job, scorer, challenger, self._why_not()).outcome
             self.dataplane.metrics.count_weekly(outcome.summary["rows"])
             if self.shadow is not None:
                 self.shadow.observe_list(outcome.summary["shadow"])

@@ -146,7 +146,7 @@ class Entry:
 
 
 def entries(root: Path) -> list[Entry]:
-    """Every archived list, by week then role."""
+    """Every archived list, by week, the champion's first."""
     if not root.is_dir():
         raise ArchiveError(f"no list archive at {root}: make a weekly list first (python -m scoring weekly)")
     found = []
@@ -160,4 +160,4 @@ def entries(root: Path) -> list[Entry]:
         except (OSError, ValueError) as exc:
             raise ArchiveError(f"{directory} is not a readable archived list: {exc}") from exc
         found.append(Entry(directory, record, summary))
-    return found
+    return sorted(found, key=lambda e: (e.week, ROLES.index(e.role) if e.role in ROLES else len(ROLES)))

@@ -52,15 +52,25 @@ def _write(path: Path, summary: dict[str, Any]) -> None:
     staging.replace(path)
 
 
+def _cut(outcome: Outcome, out_dir: Path, selection: Selection) -> tuple[Path, dict[str, Any]]:
+    """Keep the full ranking aside (for the archive and the comparison) and cut the list handed out."""
+    full = out_dir / FULL
+    (out_dir / AT_RISK).replace(full)
+    return full, cut_list(full, out_dir / AT_RISK, outcome.summary, selection)
+
+
 def _shadow(
-    job: ListJob, challenger: Scorer | None, listed: int, why_not: str
-) -> tuple[dict[str, Any], Outcome | None]:
+    job: ListJob, challenger: Scorer | None, champion_full: Path, listed: int, why_not: str
+) -> tuple[dict[str, Any], tuple[Path, dict[str, Any]] | None]:
+    """The comparison, and the challenger's full ranking with its summary cut as the champion's was (its
+    "called" list is the one it would have handed out)."""
     if challenger is None:
         return {"available": False, "reason": why_not}, None
     directory = job.out_dir / CHALLENGER_DIR
     try:
         outcome = run_weekly(job.input_path, directory, challenger, max_rejected_share=job.max_rejected_share)
-        comparison = compare_lists(job.out_dir / FULL, directory, listed)
+        full, summary = _cut(outcome, directory, job.selection)
+        comparison = compare_lists(champion_full, full, listed)
     except Exception as exc:  # the challenger's failure is reported, never the champion's
         log.warning("challenger list failed: %s", exc, extra={"challenger_version": challenger.model.version})
         shutil.rmtree(directory, ignore_errors=True)
@@ -71,7 +81,7 @@ def _shadow(
         "model_sha256": manifest.model_sha256,
         "mlflow_run_id": manifest.mlflow_run_id,
     }
-    return {**comparison, "challenger": model, "challenger_bands": outcome.summary["bands"]}, outcome
+    return {**comparison, "challenger": model, "challenger_bands": summary["bands"]}, (full, summary)
 
 
 def make_list(
@@ -81,21 +91,21 @@ def make_list(
     `why_not`: the summary's reason when there is no challenger to compare."""
     week = job.week or iso_week(datetime.now(UTC).date())
     outcome = run_weekly(job.input_path, job.out_dir, champion, max_rejected_share=job.max_rejected_share)
-    full = job.out_dir / FULL
-    (job.out_dir / AT_RISK).replace(full)
-    summary = cut_list(full, job.out_dir / AT_RISK, outcome.summary, job.selection)
-    shadow, shadowed = _shadow(job, challenger, summary["rows"]["listed"], why_not)
+    full, summary = _cut(outcome, job.out_dir, job.selection)
+    shadow, shadowed = _shadow(job, challenger, full, summary["rows"]["listed"], why_not)
     summary = {**summary, "week": week, "shadow": shadow}
     _write(job.out_dir / SUMMARY, summary)
     archived = [archive_list(job.archive, full, job.out_dir / SUMMARY,
                              record_for(week, CHAMPION, summary, champion.model.manifest, job.source))]  # fmt: skip
     full.unlink()
     if shadowed is not None and challenger is not None:
-        theirs = {**shadowed.summary, "week": week, "shadow": {**shadow, "champion": summary["model"]}}
+        their_full, their_summary = shadowed
+        theirs = {**their_summary, "week": week, "shadow": {**shadow, "champion": summary["model"]}}
         directory = job.out_dir / CHALLENGER_DIR
         _write(directory / SUMMARY, theirs)
         record = record_for(week, CHALLENGER, theirs, challenger.model.manifest, job.source)
-        archived.append(archive_list(job.archive, directory / AT_RISK, directory / SUMMARY, record))
+        archived.append(archive_list(job.archive, their_full, directory / SUMMARY, record))
+        their_full.unlink()
     if job.tracking_uri is not None:
         from scoring.tracking import log_list  # noqa: PLC0415 - mlflow costs seconds; only when configured
 

@@ -18,8 +18,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from scoring.weekly import AT_RISK
-
 CHANGES = "top_changes.csv"
 SAMPLE = 20  # ids named in the summary per direction; all of them are in top_changes.csv
 TOP_SHARE = 0.1
@@ -38,10 +36,9 @@ def top_k(scored: int) -> int:
     return math.ceil(TOP_SHARE * scored)
 
 
-def compare_lists(champion_ranking: Path, challenger_dir: Path, listed: int) -> dict[str, Any]:
-    """The comparison of two full rankings (the champion's before any cut); writes `top_changes.csv` into
-    `challenger_dir`."""
-    champion, challenger = _read(champion_ranking), _read(challenger_dir / AT_RISK)
+def compare_lists(champion_ranking: Path, challenger_ranking: Path, listed: int) -> dict[str, Any]:
+    """The comparison of two full rankings (before any cut); writes `top_changes.csv` beside the challenger's."""
+    champion, challenger = _read(champion_ranking), _read(challenger_ranking)
     ids = champion.column("customer_id").combine_chunks()
     other_ids = challenger.column("customer_id").combine_chunks()
     position = pc.index_in(ids, value_set=other_ids)  # champion row -> challenger row (its rank - 1)
@@ -56,7 +53,7 @@ def compare_lists(champion_ranking: Path, challenger_dir: Path, listed: int) -> 
     if listed not in (scored, cuts["top 10%"]):
         cuts["listed"] = listed
     tops = []
-    with (challenger_dir / CHANGES).open("w", encoding="utf-8", newline="") as handle:
+    with (challenger_ranking.parent / CHANGES).open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["cut", "k", "change", "customer_id", "champion_rank", "challenger_rank"])
         for label, k in cuts.items():

@@ -99,6 +99,9 @@ def test_the_weekly_list_compares_both_and_archives_the_challengers_beside(
     assert found["challenger"].version == "c1"
     assert found["champion"].version == answer["model_version"] == "1"
     assert found["challenger"].summary["shadow"]["champion"]["version"] == "1"
+    # Its "called" list is the one it would have handed out: the same cut as the champion's.
+    assert found["challenger"].record["listed"] == found["champion"].record["listed"] == 100
+    assert len((found["challenger"].path / "at_risk.csv").read_text().splitlines()) == 1 + 7043
     page = render(answer["summary"])
     assert "Challenger in shadow" in page
     assert f"{cuts['top 10%']['jaccard']:.3f}" in page

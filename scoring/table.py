@@ -36,7 +36,7 @@ def render_table(summary: dict[str, Any], out: Path) -> str:
             f"  |dp| mean {shadow['mean_abs_delta']:.4f} p99 {shadow['p99_abs_delta']:.4f}"
             f"  {top['cut']} Jaccard {top['jaccard']:.3f} (+{top['enters']} / -{top['leaves']})"
         )
-    elif shadow:
+    elif shadow and shadow["reason"] != "no challenger configured":
         lines.append(f"shadow     not compared: {shadow['reason']}")
     lines.append(f"wall       {summary['wall_seconds']:.2f} s   exit {summary['exit_status']}   wrote {out}/")
     return "\n".join(lines)

@@ -14,6 +14,8 @@ import os
 import re
 import shutil
 import tempfile
+import threading
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -28,6 +30,7 @@ RECORD = "archive.json"
 CHAMPION, CHALLENGER = "champion", "challenger"
 ROLES = (CHAMPION, CHALLENGER)
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
+_SWAP = threading.Lock()
 
 
 class ArchiveError(Exception):
@@ -98,14 +101,15 @@ def archive_list(root: Path, ranking: Path, summary: Path, record: dict[str, Any
         _link_or_copy(summary, staging / SUMMARY)
         (staging / RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         staging.chmod(0o755)
-        replaced = target.exists()
-        if replaced:
-            retired = parent / f".{role}.retired-{os.getpid()}"
-            target.rename(retired)
+        with _SWAP:  # two lists of one week from one process (the route's worker threads) swap in turn
+            retired = parent / f".{role}.retired-{uuid.uuid4().hex}"
+            try:
+                target.rename(retired)
+                replaced = True
+            except FileNotFoundError:
+                replaced = False
             staging.rename(target)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            staging.rename(target)
+        shutil.rmtree(retired, ignore_errors=True)
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
         raise ArchiveError(f"cannot archive the list in {target}: {exc.strerror or exc}") from exc

@@ -94,6 +94,15 @@ def make_list(
     full, summary = _cut(outcome, job.out_dir, job.selection)
     shadow, shadowed = _shadow(job, challenger, full, summary["rows"]["listed"], why_not)
     summary = {**summary, "week": week, "shadow": shadow}
+    if shadow["available"]:
+        top = shadow["top"][0]
+        log.info("challenger compared", extra={
+            "week": week, "champion_version": champion.model.version,
+            "challenger_version": shadow["challenger"]["version"],
+            "disagreement_rate": shadow["disagreement_rate"], "mean_abs_delta": shadow["mean_abs_delta"],
+            "p99_abs_delta": shadow["p99_abs_delta"], "top10_jaccard": top["jaccard"], "enters": top["enters"],
+            "leaves": top["leaves"],
+        })  # fmt: skip
     _write(job.out_dir / SUMMARY, summary)
     archived = [archive_list(job.archive, full, job.out_dir / SUMMARY,
                              record_for(week, CHAMPION, summary, champion.model.manifest, job.source))]  # fmt: skip

@@ -13,12 +13,13 @@ import pytest
 from experiments.cli import main
 from experiments.config import ShadowFloors, load_config
 from experiments.params import config_params
-from experiments.promote import CHAMPION, PromotionRefused, promote, stage_challenger
+from experiments.promote import CHAMPION, PromotionRefused, promote
 from experiments.runs import run_experiment
 from experiments.shadow_evidence import missing_evidence
 from experiments.store import Store
 from scoring.cli import main as scoring_main
 from scoring.listing import ListJob, make_list
+from service.manifest import read_manifest
 from service.model_store import load_model_dir
 from service.profile import load_profile
 from testkit.paths import DATA, PROFILE_PATH
@@ -53,8 +54,11 @@ def test_promotion_waits_for_shadow_evidence_and_names_what_is_missing(
     with pytest.raises(PromotionRefused, match=r"0 weekly lists scored this run in shadow \(none\), the floor is 2"):
         promote(store, variant.run_id, champion_dir, PROFILE_PATH, archive=archive)
 
-    staged = stage_challenger(store, variant.run_id, challenger_dir, PROFILE_PATH)
-    assert staged.mlflow_run_id == variant.run_id
+    assert (
+        main(["challenger", variant.run_id, "--challenger-dir", str(challenger_dir), "--profile", str(PROFILE_PATH)])
+        == 0
+    )
+    assert read_manifest(challenger_dir).mlflow_run_id == variant.run_id
     assert store.client.get_model_version_by_alias("churn", CHAMPION).run_id == champion.run_id  # untouched
     profile, sha256 = load_profile(PROFILE_PATH)
     scorers = [scorer_for(load_model_dir(d, sha256, tuple(profile.features))) for d in (champion_dir, challenger_dir)]

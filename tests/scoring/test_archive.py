@@ -4,7 +4,7 @@ route; the cut to `--top`/`--min-probability` is what `run_weekly` writes itself
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +18,10 @@ from scoring.listing import ListJob, make_list
 from scoring.runs import Selection
 from scoring.tracking import LISTS_EXPERIMENT
 from scoring.weekly import Scorer
+from service.settings import Settings
 from testkit.paths import PROFILE_PATH
 from tests.scoring.kit import DATA, weekly
+from tests.utils.clients import client_with
 
 WEEK = "2026-W49"
 
@@ -88,7 +90,7 @@ def test_the_command_archives_under_the_week_given_or_this_week(
         in capsys.readouterr().out
     )
     assert main(["weekly", str(DATA), "--out", str(tmp_path / "now"), *common]) == 0
-    assert {e.week for e in entries(private_archive)} == {WEEK, iso_week(date.today())}
+    assert {e.week for e in entries(private_archive)} == {WEEK, iso_week(datetime.now(UTC).date())}
     with pytest.raises(SystemExit) as refused:
         main(["weekly", str(DATA), "--out", str(tmp_path / "x"), "--week", "2021-W53", *common])
     assert refused.value.code == 2
@@ -137,3 +139,15 @@ def test_the_route_archives_its_list_too(client: TestClient, tmp_path: Path) -> 
     bad = client.post("/predict/weekly?week=2021-W53", content=body, headers={"content-type": "text/csv"})
     assert bad.status_code == 422
     assert "2021-W53 does not exist" in bad.json()["errors"][0]["message"]
+
+
+def test_the_route_logs_its_list_to_the_configured_store(settings: Settings, tmp_path: Path, store: Store) -> None:
+    with client_with(settings, list_tracking_uri=store.uri) as client:
+        answer = client.post(
+            f"/predict/weekly?week={WEEK}", content=DATA.read_bytes(), headers={"content-type": "text/csv"}
+        )
+    assert answer.status_code == 200
+    [entry] = entries(tmp_path / "lists")
+    run = store.client.get_run(entry.record["mlflow"]["run_id"])
+    assert (run.data.params["source"], run.data.params["week"]) == ("http", WEEK)
+    assert run.data.params["model_version"] == answer.json()["model_version"]

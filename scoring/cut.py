@@ -36,8 +36,12 @@ def cut_list(full: Path, out: Path, summary: dict[str, Any], selection: Selectio
     scored = summary["rows"]["scored"]
     listed = listed_count(full, scored, selection)
     staging = out.with_name(f".{out.name}.cut")
-    with full.open("rb") as source, staging.open("wb") as sink:
-        sink.writelines(itertools.islice(source, listed + 1))  # the header, then one line per customer
+    staging.unlink(missing_ok=True)
+    if listed == scored:
+        os.link(full, staging)  # nothing cut: the same bytes, without copying a million rows
+    else:
+        with full.open("rb") as source, staging.open("wb") as sink:
+            sink.writelines(itertools.islice(source, listed + 1))  # the header, then one line per customer
     os.replace(staging, out)
     bands = []
     for band in summary["bands"]:

@@ -57,11 +57,10 @@ def _yes_no(column: pa.Array, name: str, lines: list[int], optional: bool = Fals
 def read_outcomes(path: Path) -> Outcomes:
     try:
         raw = path.read_bytes()
-        table = pa_csv.read_csv(
-            pa.BufferReader(raw), convert_options=pa_csv.ConvertOptions(column_types={}, strings_can_be_null=False,
-                                                                         auto_dict_encode=False),
-            read_options=pa_csv.ReadOptions(autogenerate_column_names=False),
-        )  # fmt: skip
+        # Every column as text: an id such as 0042 must stay "0042", a date is parsed here, not guessed.
+        strings = {name: pa.string() for name in (*REQUIRED, "contacted")}
+        options = pa_csv.ConvertOptions(column_types=strings, strings_can_be_null=False)
+        table = pa_csv.read_csv(pa.BufferReader(raw), convert_options=options)
     except (OSError, pa.ArrowException) as exc:
         raise UnusableOutcomes(f"cannot read {path}: {str(exc).splitlines()[0]}") from exc
     missing = [name for name in REQUIRED if name not in table.column_names]

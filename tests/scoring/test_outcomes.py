@@ -25,7 +25,7 @@ from scoring.weekly import Scorer
 from service.model_store import load_model_dir
 from service.profile import sha256_file
 from testkit.paths import PROFILE_PATH
-from tests.scoring.kit import DATA, data_rows, scorer_for
+from tests.scoring.kit import DATA, data_rows, scorer_for, write_csv
 from tests.utils.models import publish_bytes
 from tests.utils.profile import PROFILE
 
@@ -203,3 +203,14 @@ def test_outcomes_are_logged_to_mlflow_beside_the_list(scorer: Scorer, tmp_path:
     assert run.data.metrics["held_out.precision_top10"] == scorer.model.manifest.metrics["precision_top10"]
     assert run.data.metrics["gate.degraded"] == 0.0
     assert {a.path for a in store.client.list_artifacts(run.info.run_id)} == {"outcomes.json", "reliability.png"}
+
+
+def test_numeric_looking_ids_join_as_the_text_they_are(scorer: Scorer, tmp_path: Path, private_archive: Path) -> None:
+    """ "0042" is not 42: ids are read as text on both sides of the join (a guessed integer column joins nothing)."""
+    rows = [{**row, "customerID": f"{i:04d}"} for i, row in enumerate(data_rows()[:300])]
+    export = write_csv(tmp_path / "numeric.csv", rows)
+    make_list(ListJob(export, tmp_path / "out", private_archive, "command", week=WEEK), scorer)
+    labels = {row["customerID"]: row["Churn"].lower() for row in rows}
+    assert _run(_outcomes(tmp_path / "o.csv", labels), private_archive) == 0
+    report = json.loads((private_archive / WEEK / "champion" / "outcomes.json").read_text())
+    assert report["joined"] == 300

@@ -8,40 +8,38 @@ from pathlib import Path
 
 import pandas as pd
 
-# CSV column -> API field. Order is the CSV's and is the model's feature order.
-COLUMNS: dict[str, str] = {
-    "customerID": "customer_id",
-    "gender": "gender",
-    "SeniorCitizen": "senior_citizen",
-    "Partner": "partner",
-    "Dependents": "dependents",
-    "tenure": "tenure",
-    "PhoneService": "phone_service",
-    "MultipleLines": "multiple_lines",
-    "InternetService": "internet_service",
-    "OnlineSecurity": "online_security",
-    "OnlineBackup": "online_backup",
-    "DeviceProtection": "device_protection",
-    "TechSupport": "tech_support",
-    "StreamingTV": "streaming_tv",
-    "StreamingMovies": "streaming_movies",
-    "Contract": "contract",
-    "PaperlessBilling": "paperless_billing",
-    "PaymentMethod": "payment_method",
-    "MonthlyCharges": "monthly_charges",
-    "TotalCharges": "total_charges",
-    "Churn": "churn",
-}
-ID = "customer_id"
-TARGET = "churn"
-POSITIVE_LABEL = "Yes"
-INTEGER_FEATURES = ("senior_citizen", "tenure")
-NUMBER_FEATURES = ("monthly_charges", "total_charges")
-NUMERIC_FEATURES = INTEGER_FEATURES + NUMBER_FEATURES
-FEATURES = tuple(name for name in COLUMNS.values() if name not in (ID, TARGET))
-CATEGORICAL_FEATURES = tuple(name for name in FEATURES if name not in NUMERIC_FEATURES)
+# Re-exported: the data's names live in experiments.columns (importable without pandas).
+from experiments.columns import (
+    CATEGORICAL_FEATURES,
+    COLUMNS,
+    DEFAULT_DATA_PATH,
+    FEATURES,
+    ID,
+    INTEGER_FEATURES,
+    NUMBER_FEATURES,
+    NUMERIC_FEATURES,
+    POSITIVE_LABEL,
+    TARGET,
+)
 
-DEFAULT_DATA_PATH = Path("data/telco_customer_churn.csv")
+__all__ = [  # the re-exported names, and this module's own
+    "CATEGORICAL_FEATURES",
+    "COLUMNS",
+    "DEFAULT_DATA_PATH",
+    "DEFAULT_DATA_SHA256",
+    "FEATURES",
+    "ID",
+    "INTEGER_FEATURES",
+    "NUMBER_FEATURES",
+    "NUMERIC_FEATURES",
+    "POSITIVE_LABEL",
+    "TARGET",
+    "DataIntegrityError",
+    "Dataset",
+    "load_dataset",
+    "sha256_bytes",
+]
+
 # Pinned here, not read from beside the file, so a swapped data file cannot vouch for itself.
 DEFAULT_DATA_SHA256 = "88be4b93fbe0cc83421af1c503794c97c342eca914c1576db7c276e61d61358a"
 

@@ -8,6 +8,7 @@ import io
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,9 @@ from experiments import numerics
 from experiments.data import FEATURES, sha256_bytes
 from experiments.reference import build_reference
 from experiments.train import TrainResult
+from service.encoding import plan_of
 from service.manifest import MANIFEST_FILE, MODEL_DIR, MODEL_FILE, Manifest, read_manifest
+from service.plan import PLAN_FILE
 from service.profile import load_profile, sha256_file
 from service.reference import REFERENCE_FILE
 
@@ -72,6 +75,7 @@ def build_manifest(
     run_id: str | None,
     numeric_environment: dict[str, str],
     reference_sha256: str | None = None,
+    encoder_sha256: str | None = None,
 ) -> Manifest:
     return Manifest(
         version=version,
@@ -90,6 +94,8 @@ def build_manifest(
         numeric_environment=numeric_environment,
         reference_file=REFERENCE_FILE if reference_sha256 else None,
         reference_sha256=reference_sha256,
+        encoder_file=PLAN_FILE if encoder_sha256 else None,
+        encoder_sha256=encoder_sha256,
     )
 
 
@@ -104,14 +110,18 @@ def _exchange(a: Path, b: Path) -> bool:
     return result == 0
 
 
-def write_model_dir(target: Path, model_bytes: bytes, manifest: Manifest, reference: bytes | None = None) -> None:
-    """Write into a sibling temp dir, then swap it in with one rename; readers see old or new, never a mix."""
+def write_model_dir(
+    target: Path, model_bytes: bytes, manifest: Manifest, extras: Mapping[str, bytes] | None = None
+) -> None:
+    """Write into a sibling temp dir, then swap it in with one rename; readers see old or new, never a mix.
+
+    `extras`: the files the manifest hashes beside the model (reference distribution, encoder plan)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         (staging / MODEL_FILE).write_bytes(model_bytes)
-        if reference is not None:
-            (staging / REFERENCE_FILE).write_bytes(reference)
+        for name, data in (extras or {}).items():
+            (staging / name).write_bytes(data)
         (staging / MANIFEST_FILE).write_text(manifest.to_json(), encoding="utf-8")
         staging.chmod(0o755)
         if not target.exists():
@@ -139,6 +149,7 @@ def export_model_dir(
     model_bytes = serialize_pipeline(result)
     model_sha256 = sha256_bytes(model_bytes)
     reference = build_reference(result, load_profile(profile_path)[0]).to_json().encode()
+    encoder = plan_of(result.pipeline)[0].to_json().encode()
     manifest = build_manifest(
         result,
         model_sha256=model_sha256,
@@ -146,7 +157,8 @@ def export_model_dir(
         version=next_version(target, model_sha256),
         run_id=run_id,
         reference_sha256=sha256_bytes(reference),
+        encoder_sha256=sha256_bytes(encoder),
         numeric_environment=numerics.current().tags() if numeric_environment is None else numeric_environment,
     )
-    write_model_dir(target, model_bytes, manifest, reference)
+    write_model_dir(target, model_bytes, manifest, {REFERENCE_FILE: reference, PLAN_FILE: encoder})
     return manifest

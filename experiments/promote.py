@@ -78,7 +78,7 @@ def _promotable(
     if archive is not None and floors.shadow is not None:
         reasons += missing_evidence(floors.shadow, archive, run_id)
     try:
-        FastEncoder(result.pipeline)  # what the service will build from it
+        FastEncoder.from_pipeline(result.pipeline)  # what the service will build from it
     except UnsupportedPipeline as exc:
         reasons.append(f"the service cannot serve this pipeline: {exc}")
     try:

@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 from numpy.typing import NDArray
 
-from experiments.data import ID
+from experiments.columns import ID
 from scoring.header import Header, UnusableInput
 from scoring.read import csv_names, parse_csv
 from scoring.weekly import Scorer
@@ -56,7 +56,7 @@ def score_csv_batch(scorer: Scorer, body: bytes, max_batch: int) -> CsvBatch:
     if rest and not rest.endswith(b"\n"):
         rest += b"\n"
     try:
-        chunk = parse_csv(rest, 2, names, header.source)
+        chunk = parse_csv(rest, 2, names, header.source, scorer.categorical)
     except pa.ArrowException as exc:
         raise MalformedRequest(f"the body is not valid CSV: {exc}") from exc
     rows = len(chunk.lines) + len(chunk.malformed)

@@ -98,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_outcomes(args)
     try:
         profile, profile_sha256 = load_profile(args.profile)
-        model = load_model_dir(args.model_dir, profile_sha256, tuple(profile.features))
+        model = load_model_dir(args.model_dir, profile_sha256, tuple(profile.features), from_plan=True)
     except (ProfileError, ModelLoadError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return UNUSABLE

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from experiments.data import COLUMNS, ID
+from experiments.columns import COLUMNS, ID
 
 
 class UnusableInput(Exception):

@@ -1,9 +1,11 @@
 """Reading the export in chunks of bounded size, CSV or Parquet, with the input line of every row.
 
 pyarrow reads both (see the README's "The weekly list" for the measurement behind the choice). A CSV is
-cut into byte chunks at line ends and each chunk parsed on its own, so memory is bounded by the chunk size
-and every row's line number is known exactly: quoted newlines are not part of the export format (pyarrow
-refuses them unless told otherwise), and blank lines are kept as (invalid) rows, so nothing shifts.
+streamed block by block (`open_csv`), so memory is bounded by the block size, on one thread: the scoring
+threads have the other core, and a single-threaded parse reports the line number of every malformed row.
+Every row's line is known exactly: quoted newlines are not part of the export format (pyarrow refuses
+them unless told otherwise), and blank lines are kept as (invalid) rows, so nothing shifts. The SHA-256 of
+the file is computed on a thread of its own while the file is parsed.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +27,7 @@ from numpy.typing import NDArray
 from scoring.header import UnusableInput
 
 PARQUET_MAGIC = b"PAR1"
+_DICTIONARY = pa.dictionary(pa.int32(), pa.string())
 CHUNK_BYTES = 4 << 20  # ~35k rows; the chunk bounds memory (peak RSS 393 MB vs 436 MB at 8 MiB, 200k rows)
 
 
@@ -69,10 +73,11 @@ class ExportReader:
         except (pa.ArrowException, OSError) as exc:
             raise UnusableInput(f"{self.path}: not a readable Parquet file ({exc})") from exc
 
-    def chunks(self, source: dict[str, str]) -> Iterator[Chunk]:
-        """Chunks holding the columns `source` names (field -> input column)."""
+    def chunks(self, source: dict[str, str], dictionary: Collection[str] = ()) -> Iterator[Chunk]:
+        """Chunks holding the columns `source` names (field -> input column); a CSV's `dictionary` fields
+        come dictionary-encoded."""
         try:
-            yield from self._parquet_chunks(source) if self.parquet else self._csv_chunks(source)
+            yield from self._parquet_chunks(source) if self.parquet else self._csv_chunks(source, dictionary)
         except pa.ArrowException as exc:
             raise UnusableInput(f"{self.path}: cannot be parsed ({exc})") from exc
 
@@ -89,30 +94,63 @@ class ExportReader:
             yield Chunk(columns, np.arange(start, start + batch.num_rows, dtype=np.int64))
             start += batch.num_rows
 
-    def _csv_chunks(self, source: dict[str, str]) -> Iterator[Chunk]:
-        digest = hashlib.sha256()
-        with self.path.open("rb") as handle:
-            header = handle.readline()
-            digest.update(header)
-            line = 2
-            carry = b""
-            while True:
-                block = handle.read(self.chunk_bytes)
-                digest.update(block)
-                data = carry + block
-                if not block:
-                    if data:
-                        yield self._parse(data + b"\n", line, source)
-                    break
-                end = data.rfind(b"\n") + 1
-                data, carry = data[:end], data[end:]
-                if data:
-                    yield self._parse(data, line, source)
-                    line += data.count(b"\n")
-        self.sha256 = digest.hexdigest()
+    def _csv_chunks(self, source: dict[str, str], dictionary: Collection[str]) -> Iterator[Chunk]:
+        with ThreadPoolExecutor(max_workers=1) as hashing:
+            digest = hashing.submit(_sha256, self.path)
+            malformed: list[Malformed] = []
 
-    def _parse(self, data: bytes, first_line: int, source: dict[str, str]) -> Chunk:
-        return parse_csv(data, first_line, self.names, source)
+            def on_invalid(row: pa_csv.InvalidRow) -> str:
+                malformed.append(Malformed(row.number, row.text, row.expected_columns, row.actual_columns))
+                return "skip"
+
+            reader = pa_csv.open_csv(
+                self.path,
+                read_options=pa_csv.ReadOptions(use_threads=False, block_size=self.chunk_bytes),
+                parse_options=pa_csv.ParseOptions(invalid_row_handler=on_invalid, ignore_empty_lines=False),
+                convert_options=_text_columns(source, dictionary),
+            )
+            first = 2  # the header is line 1
+            skipped = np.empty(0, dtype=np.int64)
+            for batch in reader:
+                if malformed:
+                    skipped = np.union1d(skipped, [m.line for m in malformed])
+                lines = _kept_lines(first, batch.num_rows, skipped)
+                if batch.num_rows:
+                    first = int(lines[-1]) + 1
+                columns = {f: batch.column(c) for f, c in source.items()}
+                yield Chunk(columns, lines, [m for m in malformed if m.line < first])
+                malformed[:] = [m for m in malformed if m.line >= first]
+            if malformed:  # malformed lines after the last kept row
+                yield Chunk({f: pa.array([], pa.string()) for f in source}, np.empty(0, dtype=np.int64), malformed)
+            self.sha256 = digest.result()
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)  # releases the GIL for blocks this large
+    return digest.hexdigest()
+
+
+def _text_columns(source: dict[str, str], dictionary: Collection[str]) -> pa_csv.ConvertOptions:
+    """Every field's column as text (a blank cell is ""), the `dictionary` fields dictionary-encoded (a few
+    distinct values, each judged once), the other columns not converted at all."""
+    return pa_csv.ConvertOptions(
+        column_types={c: _DICTIONARY if f in dictionary else pa.string() for f, c in source.items()},
+        include_columns=list(source.values()),
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+    )
+
+
+def _kept_lines(first: int, rows: int, skipped: NDArray[np.int64]) -> NDArray[np.int64]:
+    """The lines of `rows` consecutive kept rows from line `first` on, stepping over the skipped lines."""
+    skipped = skipped[skipped >= first]
+    index = np.arange(rows, dtype=np.int64)
+    # A kept row's line is its index past `first`, plus the skipped lines before it.
+    before = np.searchsorted(skipped - np.arange(skipped.size) - first, index, side="right")
+    return first + index + before
 
 
 def csv_names(first: bytes, where: str) -> list[str]:
@@ -129,7 +167,9 @@ def csv_names(first: bytes, where: str) -> list[str]:
         raise UnusableInput(f"{where}: the header is not a CSV line ({exc})") from exc
 
 
-def parse_csv(data: bytes, first_line: int, names: list[str], source: dict[str, str]) -> Chunk:
+def parse_csv(
+    data: bytes, first_line: int, names: list[str], source: dict[str, str], dictionary: Collection[str] = ()
+) -> Chunk:
     """Whole lines of CSV (no header) starting at `first_line`, as text columns with their line numbers."""
     bad: list[pa_csv.InvalidRow] = []
 
@@ -142,12 +182,7 @@ def parse_csv(data: bytes, first_line: int, names: list[str], source: dict[str, 
             io.BytesIO(data),
             read_options=pa_csv.ReadOptions(column_names=names, use_threads=threads, block_size=1 << 22),
             parse_options=pa_csv.ParseOptions(invalid_row_handler=on_invalid, ignore_empty_lines=False),
-            convert_options=pa_csv.ConvertOptions(
-                column_types=dict.fromkeys(source.values(), pa.string()),
-                include_columns=list(source.values()),
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
+            convert_options=_text_columns(source, dictionary),
         )
 
     table = parse(threads=True)
@@ -156,8 +191,5 @@ def parse_csv(data: bytes, first_line: int, names: list[str], source: dict[str, 
         table = parse(threads=False)
     malformed = [Malformed(first_line + r.number - 1, r.text, r.expected_columns, r.actual_columns) for r in bad]
     skipped = np.array([m.line for m in malformed], dtype=np.int64)
-    index = np.arange(table.num_rows, dtype=np.int64)
-    # A kept row's line is its index past the chunk start, plus the skipped lines before it.
-    before = np.searchsorted(skipped - np.arange(skipped.size) - first_line, index, side="right")
     columns = {f: table.column(c).combine_chunks() for f, c in source.items()}
-    return Chunk(columns, first_line + index + before, malformed)
+    return Chunk(columns, _kept_lines(first_line, table.num_rows, skipped), malformed)

@@ -19,13 +19,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
 
-from experiments.data import ID
+from experiments.columns import ID
 from service.errors import FieldError
 from service.profile import CategoricalFeature, IntegerFeature
 from service.schemas import CUSTOMER_ID_PATTERN
 from service.validation import Validator
 
-_NUMBER = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
+NUMBER_PATTERN = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
 _INTEGER = re.compile(r"[+-]?\d+")
 _NON_FINITE = r"^[+-]?(nan|inf|infinity)$"
 # The columnar check refused a row the request validator accepts: a defect, named rather than hidden.
@@ -58,7 +58,7 @@ def json_value(text: str | None, numeric: bool) -> Any:
         return None
     if _INTEGER.fullmatch(stripped):
         return int(stripped)
-    if re.fullmatch(_NUMBER, stripped) or re.fullmatch(_NON_FINITE, stripped, re.IGNORECASE):
+    if re.fullmatch(NUMBER_PATTERN, stripped) or re.fullmatch(_NON_FINITE, stripped, re.IGNORECASE):
         return float(stripped)  # Python's float() also takes "1_000": only the spellings the check takes
     return stripped  # not a number: the request validator names it
 
@@ -73,17 +73,36 @@ class ColumnarValidator:
             if isinstance(spec, CategoricalFeature)
         }
 
+    @staticmethod
+    def _codes(column: pa.Array, allowed: pa.Array) -> NDArray[np.int64]:
+        """Each cell's index in `allowed`, -1 if it is not there. A dictionary column (the CSV reader's) is
+        looked up once per distinct value."""
+        if isinstance(column, pa.DictionaryArray):
+            known = np.asarray(pc.index_in(column.dictionary, value_set=allowed).fill_null(-1), dtype=np.int64)
+            return known[np.asarray(column.indices, dtype=np.int64)]
+        return np.asarray(pc.index_in(column, value_set=allowed).fill_null(-1), dtype=np.int64)
+
     def _numeric(self, name: str, text: pa.Array, kinds: NDArray[np.int8]) -> NDArray[np.float64]:
         spec = self.profile.features[name]
         assert not isinstance(spec, CategoricalFeature)  # noqa: S101 - callers pass numeric names
         stripped = pc.utf8_trim_whitespace(text)
-        blank = np.asarray(pc.equal(stripped, ""), dtype=bool)
-        number = np.asarray(pc.match_substring_regex(stripped, _NUMBER), dtype=bool)
-        values = np.full(len(text), np.nan)
-        if number.any():
-            parsed = pc.cast(pc.filter(stripped, pa.array(number)), pa.float64())
-            values[number] = np.asarray(parsed, dtype=np.float64)
-        non_finite = np.asarray(pc.match_substring_regex(stripped, _NON_FINITE, ignore_case=True), dtype=bool)
+        blank_cells = pc.equal(stripped, "")
+        blank = np.asarray(blank_cells, dtype=bool)
+        try:
+            # Fast path: every non-blank cell is a number to Arrow. Arrow's finite spellings are all NUMBER_PATTERN's
+            # (a test holds it to that); what it reads as NaN or infinity is refused below, as the regex would.
+            cast = pc.cast(pc.if_else(blank_cells, pa.scalar(None, pa.string()), stripped), pa.float64())
+        except pa.ArrowInvalid:  # some cell is text: tell the spellings apart one regex at a time
+            number = np.asarray(pc.match_substring_regex(stripped, NUMBER_PATTERN), dtype=bool)
+            values = np.full(len(text), np.nan)
+            if number.any():
+                parsed = pc.cast(pc.filter(stripped, pa.array(number)), pa.float64())
+                values[number] = np.asarray(parsed, dtype=np.float64)
+            non_finite = np.asarray(pc.match_substring_regex(stripped, _NON_FINITE, ignore_case=True), dtype=bool)
+        else:
+            values = np.asarray(cast.to_numpy(zero_copy_only=False), dtype=np.float64)
+            number = ~blank
+            non_finite = np.zeros(len(text), dtype=bool)
         non_finite |= number & ~np.isfinite(values)  # 1e999 overflows to infinity, as JSON does
         kinds[~(number | blank)] = TEXT
         kinds[non_finite] = NON_FINITE
@@ -104,9 +123,9 @@ class ColumnarValidator:
         codes: dict[str, NDArray[np.int64]] = {}
         for name, spec in self.profile.features.items():
             if isinstance(spec, CategoricalFeature):
-                index = pc.index_in(columns[name], value_set=self._allowed[name])
-                kinds[name][np.asarray(pc.is_null(index), dtype=bool)] = UNKNOWN
-                codes[name] = np.asarray(index.fill_null(0), dtype=np.int64)
+                found = self._codes(columns[name], self._allowed[name])
+                kinds[name][found < 0] = UNKNOWN
+                codes[name] = np.maximum(found, 0)
             else:
                 numbers[name] = self._numeric(name, columns[name], kinds[name])
         if ID in columns:
@@ -118,7 +137,7 @@ class ColumnarValidator:
             field_bad |= verdicts != OK
         rule_bad = np.zeros(rows, dtype=bool)
         for rule in self.profile.rules:
-            rule_bad |= self._holds(rule.when, columns, numbers) != self._holds(rule.then, columns, numbers)
+            rule_bad |= self._holds(rule.when, codes, numbers) != self._holds(rule.then, codes, numbers)
         rule_bad &= ~field_bad
         checked = Checked(~(field_bad | rule_bad), numbers, codes, dict(columns), kinds)
         for row in np.flatnonzero(field_bad | rule_bad).tolist():
@@ -135,10 +154,12 @@ class ColumnarValidator:
             raw[ID] = customer_id
         return raw
 
-    def _holds(self, condition: Any, columns: Mapping[str, pa.Array], numbers: Mapping[str, Any]) -> NDArray[np.bool_]:
+    def _holds(self, condition: Any, codes: Mapping[str, Any], numbers: Mapping[str, Any]) -> NDArray[np.bool_]:
         if condition.field in numbers:
             values = numbers[condition.field]
             return np.isnan(values) if condition.is_null else np.asarray(values == condition.equals)
-        if condition.is_null:  # categorical cells are never null
-            return np.zeros(len(columns[condition.field]), dtype=bool)
-        return np.asarray(pc.equal(columns[condition.field], condition.equals), dtype=bool)
+        allowed = self.profile.features[condition.field]
+        assert isinstance(allowed, CategoricalFeature)  # noqa: S101 - a field is numeric or categorical
+        if condition.is_null or condition.equals not in allowed.allowed:  # categorical cells are never null
+            return np.zeros(len(codes[condition.field]), dtype=bool)
+        return np.asarray(codes[condition.field] == allowed.allowed.index(condition.equals))

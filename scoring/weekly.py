@@ -14,6 +14,7 @@ import shutil
 import tempfile
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from experiments.data import ID
+from experiments.columns import ID
 from scoring.drift import NOT_AVAILABLE, DriftAccumulator
 from scoring.explain import REASONS, Explainer
 from scoring.header import Header, UnusableInput
+from scoring.parallel import WORKERS, in_order
 from scoring.read import CHUNK_BYTES, Chunk, ExportReader
 from scoring.runs import Runs, Selection, duplicates, merge
 from scoring.validate import ABOVE, BELOW, ColumnarValidator
@@ -45,14 +47,12 @@ class Scorer:
         self.profile = profile = validator.profile
         self.model = model
         self.validator = ColumnarValidator(validator)
-        self.explainer = Explainer(model.encoder, model.reference)
+        self.explainer = Explainer(model.encoder, model.reference, profile)
         # profile code -> encoder code for each categorical (the two orders need not agree)
-        fitted = model.encoder.categories()
-        self.code_maps = {
-            name: np.array([fitted[name].index(value) for value in spec.allowed], dtype=np.int64)
-            for name, spec in profile.features.items()
-            if isinstance(spec, CategoricalFeature)
-        }
+        self.categorical = frozenset(n for n, s in profile.features.items() if isinstance(s, CategoricalFeature))
+        self.code_maps = model.encoder.code_maps(
+            {n: s.allowed for n, s in profile.features.items() if isinstance(s, CategoricalFeature)}
+        )
 
     def score(self, chunk: Chunk) -> tuple[pa.Table, list[tuple[int, str | None, list[FieldError]]], Any]:
         """(scored rows, sorted by rank; rejected rows; the validator's verdicts)."""
@@ -65,18 +65,17 @@ class Scorer:
         rejected = [(int(chunk.lines[row]), ids[row].as_py() or None, checked.errors[row]) for row in checked.errors]
         rejected += [(m.line, None, [_malformed(m.expected, m.actual)]) for m in chunk.malformed]
         mask = pa.array(valid)
-        columns: dict[str, Any] = {n: v[valid] for n, v in checked.numbers.items()}
-        columns |= {n: self.code_maps[n][c[valid]] for n, c in checked.codes.items()}
-        matrix = self.model.encoder.encode_columns(columns)
+        numbers = {n: v[valid] for n, v in checked.numbers.items()}
+        codes = {n: c[valid] for n, c in checked.codes.items()}  # the profile's order of categories
+        matrix = self.model.encoder.encode_columns(numbers | {n: self.code_maps[n][c] for n, c in codes.items()})
         probabilities = self.model.encoder.score(matrix)
-        text = {name: pc.filter(checked.text[name], mask) for name in self.profile.features}
         table = pa.table(
             {
                 "line": pa.array(chunk.lines[valid]),
                 "customer_id": pc.filter(ids, mask),
                 "probability": pa.array(probabilities),
                 "prediction": pa.array((probabilities >= self.model.manifest.threshold).astype(np.int8)),
-                **self.explainer.reasons(matrix, text),
+                **self.explainer.reasons(matrix, numbers | codes),
             }
         )
         order = np.argsort(-probabilities, kind="stable")
@@ -141,32 +140,36 @@ def run_weekly(
     spill = Path(tempfile.mkdtemp(prefix=".runs-", dir=out_dir))
     try:
         runs = Runs(spill)
-        for chunk in reader.chunks(header.source):
-            table, bad, checked = scorer.score(chunk)
-            read += len(chunk.lines) + len(chunk.malformed)
-            rejected.write(bad)
-            if table.num_rows:
-                runs.add(table)
-            if drift is not None:
-                valid = checked.valid
-                drift.add(
-                    {n: v[valid] for n, v in checked.numbers.items()}, {n: c[valid] for n, c in checked.codes.items()}
-                )
-                for name, kinds in checked.kinds.items():
-                    if name in drift.beyond:
-                        drift.add_beyond(name, int(np.count_nonzero((kinds == BELOW) | (kinds == ABOVE))))
-            for k in range(1, REASONS + 1):
-                if f"reason_{k}" in table.column_names:
-                    counted = pc.value_counts(table.column(f"reason_{k}").drop_null())
-                    reasons.update(
-                        dict(zip(counted.field("values").to_pylist(), counted.field("counts").to_pylist(), strict=True))
+        # The reader parses on this thread while WORKERS threads score the chunks already read (pyarrow and
+        # numpy release the GIL in their kernels): both cores stay busy, results are taken in input order.
+        with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="score") as pool:
+            for chunk, (table, bad, checked) in in_order(
+                pool, scorer.score, reader.chunks(header.source, scorer.categorical), WORKERS + 1
+            ):
+                read += len(chunk.lines) + len(chunk.malformed)
+                rejected.write(bad)
+                if table.num_rows:
+                    runs.add(table)
+                if drift is not None:
+                    valid = checked.valid
+                    drift.add(
+                        {n: v[valid] for n, v in checked.numbers.items()},
+                        {n: c[valid] for n, c in checked.codes.items()},
                     )
-        if read == 0:
-            raise UnusableInput(f"{input_path}: the header is there but there are no rows")
-        later = duplicates(runs)
-        rejected.write([(line, None, [_duplicate(first)]) for line, first in sorted(later.items())])
-        runs.ids.clear()
-        merged = merge(runs, set(later), out_dir / AT_RISK, selection)
+                    for name, kinds in checked.kinds.items():
+                        if name in drift.beyond:
+                            drift.add_beyond(name, int(np.count_nonzero((kinds == BELOW) | (kinds == ABOVE))))
+                for k in range(1, REASONS + 1):
+                    if f"reason_{k}" in table.column_names:
+                        counted = pc.value_counts(table.column(f"reason_{k}").drop_null())
+                        values, counts = counted.field("values").to_pylist(), counted.field("counts").to_pylist()
+                        reasons.update(dict(zip(values, counts, strict=True)))
+            if read == 0:
+                raise UnusableInput(f"{input_path}: the header is there but there are no rows")
+            later = duplicates(runs)
+            rejected.write([(line, customer, [_duplicate(first)]) for line, (first, customer) in sorted(later.items())])
+            runs.ids.clear()
+            merged = merge(runs, set(later), out_dir / AT_RISK, selection)
     finally:
         rejected.close()
         shutil.rmtree(spill, ignore_errors=True)
@@ -186,6 +189,7 @@ def run_weekly(
         "model": {"version": manifest.version, "estimator": manifest.estimator,
                   "model_sha256": manifest.model_sha256, "profile_sha256": manifest.profile_sha256,
                   "data_sha256": manifest.data_sha256, "reference_sha256": manifest.reference_sha256,
+                  "encoder_sha256": manifest.encoder_sha256,
                   "mlflow_run_id": manifest.mlflow_run_id},
         "threshold": manifest.threshold,
         "bands": merged.bands,

@@ -9,20 +9,24 @@ scored and rendered in a worker thread, so no body holds the event loop.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import anyio
+import numpy as np
+import orjson
+from numpy.typing import NDArray
 
 from service.errors import InvalidInput, ModelNotReady
 from service.manifest import Manifest
 from service.metrics import ServiceMetrics
 from service.model_store import Health, LoadedModel, ModelStore
 from service.offload import Offload
-from service.schemas import BatchPrediction, Prediction
+from service.profile import CategoricalFeature
+from service.schemas import Prediction
 from service.shadow import Shadow
-from service.validation import Validator, metric_field
+from service.validation import Batch, Validator, metric_field
 
 # The worst 16 KiB body (every byte a separator) validates in a few milliseconds: cheaper inline than a hop.
 INLINE_BYTES = 16 * 1024
@@ -56,6 +60,8 @@ class DataPlane:
         self.metrics = metrics
         self.offload = offload  # None: large bodies are validated in a thread (benchmarks, embedded use)
         self.shadow = shadow  # the challenger: scores what the champion answered, never answers itself
+        features = validator.profile.features
+        self._allowed = {n: s.allowed for n, s in features.items() if isinstance(s, CategoricalFeature)}
 
     def _note(self, version: str | None) -> None:
         # A worker thread runs in a copy of the request's context, which holds the same Served object.
@@ -98,39 +104,69 @@ class DataPlane:
         scored = Scored(model.version, probabilities, [int(p >= threshold) for p in probabilities])
         self.metrics.count_predictions(scored.model_version, scored.predictions)
         if self.shadow is not None:
-            self.shadow.score(customers, scored.probabilities, scored.predictions)
+            self.shadow.score(lambda m: m.encoder.predict_proba(customers), scored.probabilities, scored.predictions)
+        return scored
+
+    def _column_probabilities(self, model: LoadedModel, batch: Batch) -> NDArray[np.float64]:
+        maps = model.encoder.code_maps(self._allowed)
+        columns = {name: maps[name][values] if name in maps else values for name, values in batch.columns.items()}
+        return model.encoder.score(model.encoder.encode_columns(columns))
+
+    def score_batch(self, batch: Batch) -> Scored:
+        """A validated batch, scored from its columns (no per-row Python on the way to the model)."""
+        model = self._use()
+        probabilities = self._column_probabilities(model, batch)
+        predictions = (probabilities >= model.manifest.threshold).astype(np.int64)
+        scored = Scored(model.version, probabilities.tolist(), predictions.tolist())
+        self.metrics.count_predictions(scored.model_version, scored.predictions)
+        if self.shadow is not None:
+            self.shadow.score(lambda m: self._column_probabilities(m, batch), probabilities, scored.predictions)
         return scored
 
     async def predict(self, body: bytes, request_id: str) -> Prediction:
-        rows = await self._validated(body, batch=False)
+        rows = await self._validated(
+            body, self.validator.customer_rows, self.offload.customer if self.offload else None
+        )
         return _answers(self.score(rows), request_id, rows)[0]
 
     async def predict_batch(self, body: bytes, request_id: str) -> bytes:
         """The batch answer, already rendered: scoring and 10,000 rows of JSON are worth a thread."""
-        rows = await self._validated(body, batch=True)
+        batch = await self._validated(body, self.validator.batch, self.offload.batch if self.offload else None)
 
         def work() -> bytes:
-            scored = self.score(rows)
-            predictions = _answers(scored, request_id, rows)
-            answer = BatchPrediction.model_construct(
-                model_version=scored.model_version, request_id=request_id, predictions=predictions
-            )
-            return answer.model_dump_json(exclude_none=True).encode()
+            scored = self.score_batch(batch)
+            return render_batch(scored.model_version, request_id, scored.probabilities, scored.predictions, batch.ids)
 
         # abandon_on_cancel: on a timeout the request answers at once; the thread's result is discarded.
         return await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
 
-    async def _validated(self, body: bytes, *, batch: bool) -> list[dict[str, Any]]:
-        validate = self.validator.batch_rows if batch else self.validator.customer_rows
+    async def _validated(
+        self, body: bytes, validate: Callable[[bytes], T], offloaded: Callable[[bytes], Awaitable[T]] | None
+    ) -> T:
         try:
             if len(body) <= INLINE_BYTES:
                 return validate(body)
-            if self.offload is not None:
-                return await self.offload.rows(batch, body)
+            if offloaded:
+                return await offloaded(body)
             return await anyio.to_thread.run_sync(validate, body, abandon_on_cancel=True)
         except InvalidInput as exc:
             self.count_invalid(exc)
             raise
+
+
+def render_batch(
+    version: str, request_id: str, probabilities: Sequence[float], predictions: Sequence[int], ids: Sequence[str | None]
+) -> bytes:
+    """The BatchPrediction JSON, rendered straight from the columns (orjson: ~10 ms for 10,000 rows, against
+    ~45 ms through 10,000 pydantic models); `customer_id` only where the request carried one."""
+    rows = [
+        {"prediction": label, "probability": p, "model_version": version, "request_id": request_id}
+        if customer_id is None
+        else {"prediction": label, "probability": p, "model_version": version, "request_id": request_id,
+              "customer_id": customer_id}
+        for p, label, customer_id in zip(probabilities, predictions, ids, strict=True)
+    ]  # fmt: skip
+    return orjson.dumps({"model_version": version, "request_id": request_id, "predictions": rows})
 
 
 def _answers(scored: Scored, request_id: str, customers: Sequence[Mapping[str, Any]]) -> list[Prediction]:

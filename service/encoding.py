@@ -1,8 +1,10 @@
 """The fast path: validated fields encoded straight into a numpy matrix, skipping pandas.
 
 A one-row DataFrame through ColumnTransformer costs ~15 ms of column checks; the same arithmetic on
-numpy costs microseconds. The fitted pipeline stays the reference: the encoder reads its fitted
-parameters and repeats its arithmetic exactly, and a test proves both agree on every training row.
+numpy costs microseconds. The fitted pipeline stays the reference: `plan_of` reads its fitted
+parameters into an `EncoderPlan`, the encoder repeats that arithmetic exactly, and a test proves both
+agree on every training row. This module imports scikit-learn only inside `plan_of`/`from_pipeline`:
+the weekly command builds its encoder from the plan file and never pays that import.
 """
 
 from __future__ import annotations
@@ -14,11 +16,8 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 from scipy.special import expit
-from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from service.plan import EncoderPlan, LinearHead, NumericStep, OneHotStep
 
 Row = Mapping[str, Any]
 Columns = Mapping[str, NDArray[Any]]
@@ -88,38 +87,84 @@ class _OneHotBlock:
         return {column: list(offsets) for column, offsets in zip(self.columns, self.offsets, strict=True)}
 
 
-def _numeric_block(step: Any, columns: tuple[str, ...]) -> _NumericBlock:
+def _vector(values: tuple[float, ...] | None) -> NDArray[np.float64] | None:
+    return None if values is None else np.asarray(values, dtype=np.float64)
+
+
+def _numeric_block(step: NumericStep) -> _NumericBlock:
+    return _NumericBlock(step.columns, _vector(step.fill), _vector(step.mean), _vector(step.scale))
+
+
+def _one_hot_block(step: OneHotStep) -> _OneHotBlock:
+    offsets: list[dict[Any, int]] = []
+    start = 0
+    for categories in step.categories:
+        offsets.append({value: start + index for index, value in enumerate(categories)})
+        start += len(categories)
+    return _OneHotBlock(step.columns, tuple(offsets), start)
+
+
+def _numeric_step(step: Any, columns: tuple[str, ...]) -> NumericStep:
+    from sklearn.impute import SimpleImputer  # noqa: PLC0415 - see the module docstring
+    from sklearn.pipeline import Pipeline  # noqa: PLC0415
+    from sklearn.preprocessing import StandardScaler  # noqa: PLC0415
+
     steps = list(step.steps) if isinstance(step, Pipeline) else [("only", step)]
     fill = mean = scale = None
     for _, transformer in steps:
         if isinstance(transformer, SimpleImputer) and fill is None and mean is None:
-            fill = np.asarray(transformer.statistics_, dtype=np.float64)
+            fill = transformer.statistics_
         elif isinstance(transformer, StandardScaler) and mean is None and scale is None:
             mean = None if transformer.mean_ is None or not transformer.with_mean else transformer.mean_
             scale = None if transformer.scale_ is None or not transformer.with_std else transformer.scale_
         else:
             raise UnsupportedPipeline(f"numeric step {type(transformer).__name__} has no fast path")
-    return _NumericBlock(columns, fill, mean, scale)
+    return NumericStep(columns=columns, fill=_floats(fill), mean=_floats(mean), scale=_floats(scale))
 
 
-def _one_hot_block(encoder: OneHotEncoder, columns: tuple[str, ...]) -> _OneHotBlock:
+def _floats(values: Any) -> tuple[float, ...] | None:
+    return None if values is None else tuple(float(x) for x in np.asarray(values, dtype=np.float64))
+
+
+def _one_hot_step(encoder: Any, columns: tuple[str, ...]) -> OneHotStep:
     if encoder.drop_idx_ is not None or getattr(encoder, "_infrequent_enabled", False):
         raise UnsupportedPipeline("one-hot encoders with drop or infrequent categories have no fast path")
-    offsets: list[dict[Any, int]] = []
-    start = 0
-    for categories in encoder.categories_:
-        offsets.append({value: start + index for index, value in enumerate(categories.tolist())})
-        start += len(categories)
-    return _OneHotBlock(columns, tuple(offsets), start)
+    return OneHotStep(columns=columns, categories=tuple(tuple(c.tolist()) for c in encoder.categories_))
+
+
+def plan_of(pipeline: Any) -> tuple[EncoderPlan, Any]:
+    """The pipeline's arithmetic as an EncoderPlan, and its estimator."""
+    from sklearn.compose import ColumnTransformer  # noqa: PLC0415 - see the module docstring
+    from sklearn.linear_model import LogisticRegression  # noqa: PLC0415
+    from sklearn.preprocessing import OneHotEncoder  # noqa: PLC0415
+
+    steps = getattr(pipeline, "steps", [])
+    if len(steps) != 2 or not isinstance(steps[0][1], ColumnTransformer):
+        raise UnsupportedPipeline("expected Pipeline([ColumnTransformer, estimator])")
+    encoding: list[NumericStep | OneHotStep] = []
+    for _, transformer, columns in steps[0][1].transformers_:
+        if transformer == "drop":
+            continue
+        names = tuple(columns)
+        is_one_hot = isinstance(transformer, OneHotEncoder)
+        encoding.append(_one_hot_step(transformer, names) if is_one_hot else _numeric_step(transformer, names))
+    estimator = steps[1][1]
+    if list(getattr(estimator, "classes_", [])) != [0, 1]:
+        raise UnsupportedPipeline("the estimator must be a binary classifier with classes [0, 1]")
+    head = None
+    if isinstance(estimator, LogisticRegression) and estimator.coef_.shape[0] == 1:
+        coef = tuple(float(c) for c in np.asarray(estimator.coef_, dtype=np.float64)[0])
+        head = LinearHead(coef=coef, intercept=float(np.asarray(estimator.intercept_, dtype=np.float64)[0]))
+    return EncoderPlan(steps=tuple(encoding), head=head), estimator
 
 
 class _LinearScorer:
     """Binary logistic regression as sklearn computes it (`X @ coef_.T + intercept_`, then expit), minus
     its per-call input validation, which costs ~0.15 ms, most of a one-row prediction."""
 
-    def __init__(self, model: LogisticRegression) -> None:
-        self.coef_t = np.ascontiguousarray(model.coef_.T, dtype=np.float64)
-        self.intercept = np.asarray(model.intercept_, dtype=np.float64)
+    def __init__(self, head: LinearHead) -> None:
+        self.coef_t = np.asarray(head.coef, dtype=np.float64).reshape(-1, 1)
+        self.intercept = np.asarray([head.intercept], dtype=np.float64)
 
     def predict_proba(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
         # A row-wise sum, not `X @ coef_t`: BLAS picks kernels by matrix shape, so the same customer's logit
@@ -130,37 +175,27 @@ class _LinearScorer:
         return np.column_stack([1.0 - positive, positive])
 
 
-def _scorer(estimator: Any) -> Classifier:
-    if (
-        isinstance(estimator, LogisticRegression)
-        and estimator.coef_.shape[0] == 1
-        and list(estimator.classes_) == [0, 1]
-    ):
-        return _LinearScorer(estimator)
-    if list(getattr(estimator, "classes_", [])) != [0, 1]:
-        raise UnsupportedPipeline("the estimator must be a binary classifier with classes [0, 1]")
-    scorer: Classifier = estimator
-    return scorer
-
-
 class FastEncoder:
     """Encodes validated rows exactly as the pipeline's ColumnTransformer would, then scores them."""
 
-    def __init__(self, pipeline: Pipeline) -> None:
-        if len(pipeline.steps) != 2 or not isinstance(pipeline.steps[0][1], ColumnTransformer):
-            raise UnsupportedPipeline("expected Pipeline([ColumnTransformer, estimator])")
-        preprocess: ColumnTransformer = pipeline.steps[0][1]
-        self._blocks: list[_NumericBlock | _OneHotBlock] = []
-        for _, transformer, columns in preprocess.transformers_:
-            if transformer == "drop":
-                continue
-            names = tuple(columns)
-            if isinstance(transformer, OneHotEncoder):
-                self._blocks.append(_one_hot_block(transformer, names))
-            else:
-                self._blocks.append(_numeric_block(transformer, names))
+    def __init__(self, plan: EncoderPlan, estimator: Classifier | None = None) -> None:
+        """Scores with the plan's linear head when it has one, else with `estimator` (the unpickled one)."""
+        self.plan = plan
+        self._blocks: list[_NumericBlock | _OneHotBlock] = [
+            _one_hot_block(step) if isinstance(step, OneHotStep) else _numeric_block(step) for step in plan.steps
+        ]
         self.width = sum(block.width for block in self._blocks)
-        self.estimator = _scorer(pipeline.steps[1][1])
+        if plan.head is not None:
+            self.estimator: Classifier = _LinearScorer(plan.head)
+        elif estimator is not None:
+            self.estimator = estimator
+        else:
+            raise UnsupportedPipeline("the plan has no linear head: the pickled estimator is needed to score")
+
+    @classmethod
+    def from_pipeline(cls, pipeline: Any) -> FastEncoder:
+        plan, estimator = plan_of(pipeline)
+        return cls(plan, estimator)
 
     def encode(self, rows: Sequence[Row]) -> NDArray[np.float64]:
         matrix = np.empty((len(rows), self.width), dtype=np.float64)
@@ -179,6 +214,14 @@ class FastEncoder:
             block.encode_columns(columns, matrix[:, start : start + block.width])
             start += block.width
         return matrix
+
+    def code_maps(self, allowed: Mapping[str, Sequence[Any]]) -> dict[str, NDArray[np.int64]]:
+        """Per categorical input, `map[i]` is the fitted code of `allowed[name][i]` (the profile's order of
+        categories need not be the encoder's)."""
+        fitted = self.categories()
+        return {
+            name: np.array([fitted[name].index(v) for v in values], dtype=np.int64) for name, values in allowed.items()
+        }
 
     def categories(self) -> dict[str, list[Any]]:
         """Each categorical input's fitted categories, in code order (what `encode_columns` expects)."""

@@ -49,6 +49,11 @@ class Manifest(BaseModel):
         default=None, pattern=r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$", description="Training-split reference distribution."
     )
     reference_sha256: str | None = Field(default=None, pattern=SHA256, description="SHA-256 of the reference file.")
+    # Optional too: without it the weekly command unpickles the model like the service does.
+    encoder_file: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$", description="The pipeline's arithmetic as data."
+    )
+    encoder_sha256: str | None = Field(default=None, pattern=SHA256, description="SHA-256 of the encoder file.")
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2) + "\n"

@@ -15,12 +15,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
-import joblib
-from sklearn.pipeline import Pipeline
-
-from service.encoding import FastEncoder, UnsupportedPipeline
+from service.encoding import FastEncoder, UnsupportedPipeline, plan_of
 from service.manifest import MANIFEST_FILE, MODEL_FILE, Manifest, read_manifest
+from service.plan import EncoderPlan
 from service.reference import Reference
 
 log = logging.getLogger("churnguard.model")
@@ -85,16 +84,14 @@ class Health:
     code: ReasonCode = ReasonCode.OK
 
 
-def load_model_dir(directory: Path, profile_sha256: str, features: tuple[str, ...]) -> LoadedModel:
-    """Read and verify a model directory: manifest, model hash, profile hash, features, fast path."""
-    if not directory.is_dir():
-        raise ModelLoadError("no model directory: train and promote a model into it", str(directory))
-    try:
-        manifest = read_manifest(directory)
-    except FileNotFoundError as exc:
-        raise ModelLoadError(f"{MANIFEST_FILE} is missing: the directory is not a model", str(directory)) from exc
-    except (OSError, ValueError) as exc:
-        raise ModelLoadError(f"{MANIFEST_FILE} is unreadable or invalid", f"{directory}: {exc}") from exc
+def load_model_dir(
+    directory: Path, profile_sha256: str, features: tuple[str, ...], *, from_plan: bool = False
+) -> LoadedModel:
+    """Read and verify a model directory: manifest, model hash, profile hash, features, fast path.
+
+    `from_plan`: score from the hashed encoder plan without unpickling the model, when the plan holds the
+    whole model (the weekly command: it spares the import of scikit-learn). Every hash is checked either way."""
+    manifest = _manifest(directory)
     model_path = directory / manifest.model_file
     # Stamp before reading: if the file is replaced in between, health sees a changed stamp and re-hashes.
     stamp = FileStamp.of(model_path)
@@ -121,6 +118,40 @@ def load_model_dir(directory: Path, profile_sha256: str, features: tuple[str, ..
         )
     if tuple(manifest.features) != features:
         raise ModelLoadError(f"model version {manifest.version} expects features {manifest.features}")
+    plan = _plan(directory, manifest)
+    if from_plan and plan is not None and plan.head is not None:
+        encoder = FastEncoder(plan)
+        return LoadedModel(manifest, encoder, model_path, stamp, datetime.now(UTC), _reference(directory, manifest))
+    pipeline = _unpickled(manifest, data, model_path)
+    try:
+        fitted, estimator = plan_of(pipeline)
+    except UnsupportedPipeline as exc:
+        raise ModelLoadError(f"{manifest.model_file}: {exc}") from exc
+    if plan is not None and plan != fitted:
+        raise ModelLoadError(
+            f"{manifest.encoder_file} is not the arithmetic of {manifest.model_file}: re-promote the model"
+        )
+    encoder = FastEncoder(fitted, estimator)
+    return LoadedModel(manifest, encoder, model_path, stamp, datetime.now(UTC), _reference(directory, manifest))
+
+
+def _manifest(directory: Path) -> Manifest:
+    if not directory.is_dir():
+        raise ModelLoadError("no model directory: train and promote a model into it", str(directory))
+    try:
+        return read_manifest(directory)
+    except FileNotFoundError as exc:
+        raise ModelLoadError(f"{MANIFEST_FILE} is missing: the directory is not a model", str(directory)) from exc
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"{MANIFEST_FILE} is unreadable or invalid", f"{directory}: {exc}") from exc
+
+
+def _unpickled(manifest: Manifest, data: bytes, model_path: Path) -> Any:
+    """The scikit-learn Pipeline in `data` (bytes already checked against the manifest)."""
+    # Imported here: scikit-learn, SciPy's statistics and pandas cost ~4 s, which a plan-only load never pays.
+    import joblib  # noqa: PLC0415
+    from sklearn.pipeline import Pipeline  # noqa: PLC0415
+
     try:
         pipeline = joblib.load(io.BytesIO(data))
     except Exception as exc:  # unpickling can raise anything; all of it means "cannot serve this file"
@@ -129,28 +160,40 @@ def load_model_dir(directory: Path, profile_sha256: str, features: tuple[str, ..
     if not isinstance(pipeline, Pipeline):
         kind = type(pipeline).__name__
         raise ModelLoadError(f"{manifest.model_file} holds a {kind}, not a scikit-learn Pipeline")
+    return pipeline
+
+
+def _hashed(directory: Path, name: str, sha256: str) -> bytes:
+    """The bytes of `name`, which must have the SHA-256 the manifest gives."""
     try:
-        encoder = FastEncoder(pipeline)
-    except UnsupportedPipeline as exc:
-        raise ModelLoadError(f"{manifest.model_file}: {exc}") from exc
-    return LoadedModel(manifest, encoder, model_path, stamp, datetime.now(UTC), _reference(directory, manifest))
+        raw = (directory / name).read_bytes()
+    except OSError as exc:
+        raise ModelLoadError(f"{name} is missing or unreadable ({exc.strerror}): re-promote the model") from exc
+    if hashlib.sha256(raw).hexdigest() != sha256:
+        raise ModelLoadError(f"{name} does not have the SHA-256 {MANIFEST_FILE} names: re-promote the model")
+    return raw
+
+
+def _plan(directory: Path, manifest: Manifest) -> EncoderPlan | None:
+    """The hashed encoder plan, or None for a directory from before it existed."""
+    if manifest.encoder_file is None or manifest.encoder_sha256 is None:
+        return None
+    raw = _hashed(directory, manifest.encoder_file, manifest.encoder_sha256)
+    try:
+        return EncoderPlan.model_validate_json(raw)
+    except ValueError as exc:
+        raise ModelLoadError(f"{manifest.encoder_file} is not a valid encoder plan", str(exc)) from exc
 
 
 def _reference(directory: Path, manifest: Manifest) -> Reference | None:
     """The hashed reference distribution, or None for a directory from before it existed."""
     if manifest.reference_file is None or manifest.reference_sha256 is None:
         return None
-    path = directory / manifest.reference_file
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ModelLoadError(f"{path} is missing or unreadable ({exc.strerror}): re-promote the model") from exc
-    if hashlib.sha256(raw).hexdigest() != manifest.reference_sha256:
-        raise ModelLoadError(f"{path} does not match the manifest's reference_sha256: re-promote the model")
+    raw = _hashed(directory, manifest.reference_file, manifest.reference_sha256)
     try:
         return Reference.model_validate_json(raw)
     except ValueError as exc:
-        raise ModelLoadError(f"{path} is not a valid reference: {exc}") from exc
+        raise ModelLoadError(f"{manifest.reference_file} is not a valid reference", str(exc)) from exc
 
 
 class ModelStore:

@@ -17,7 +17,7 @@ from typing import Any
 from service.errors import ChurnError, ContentTooLarge, FieldError, InvalidInput, MalformedRequest
 from service.profile import load_profile
 from service.schemas import build_customer_model
-from service.validation import Validator
+from service.validation import Batch, Validator
 
 _validator: Validator | None = None
 _ERRORS: dict[str, type[ChurnError]] = {"MalformedRequest": MalformedRequest, "ContentTooLarge": ContentTooLarge}
@@ -35,7 +35,7 @@ def _validate(batch: bool, body: bytes) -> Verdict:
     if _validator is None:  # pragma: no cover - the initializer always runs first in the worker
         raise RuntimeError("the offload worker was started without its validator")
     try:
-        rows = _validator.batch_rows(body) if batch else _validator.customer_rows(body)
+        rows: Any = _validator.batch(body) if batch else _validator.customer_rows(body)
     except InvalidInput as exc:
         return "invalid", ([entry.model_dump(exclude_none=True) for entry in exc.errors], len(exc.errors) + exc.omitted)
     except (MalformedRequest, ContentTooLarge) as exc:
@@ -66,8 +66,17 @@ class Offload:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
 
-    async def rows(self, batch: bool, body: bytes) -> list[dict[str, Any]]:
-        """The validated rows, or the same error the validator raises in-process."""
+    async def customer(self, body: bytes) -> list[dict[str, Any]]:
+        """`Validator.customer_rows` in the worker: the same answer, or the same error."""
+        rows: list[dict[str, Any]] = await self._verdict(False, body)
+        return rows
+
+    async def batch(self, body: bytes) -> Batch:
+        """`Validator.batch` in the worker: the same columns (numpy arrays pickle compactly), or the same error."""
+        batch: Batch = await self._verdict(True, body)
+        return batch
+
+    async def _verdict(self, batch: bool, body: bytes) -> Any:
         if self._pool is None:
             self.start()  # used outside the app's lifespan
         pool = self._pool
@@ -75,7 +84,7 @@ class Offload:
             raise RuntimeError("no offload pool")
         kind, value = await asyncio.wrap_future(pool.submit(_validate, batch, body))
         if kind == "rows":
-            return list(value)
+            return value
         if kind == "invalid":
             entries, total = value
             raise InvalidInput([FieldError(**entry) for entry in entries], total)

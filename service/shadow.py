@@ -12,7 +12,7 @@ Per weekly list: the top-K Jaccard overlap as a gauge (the list's summary holds 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -93,14 +93,16 @@ class Shadow:
             self.delta.observe(value)
 
     def score(
-        self, customers: Sequence[Mapping[str, Any]], champion: Sequence[float], predictions: Sequence[int]
-    ) -> None:
-        """Score the rows the champion answered; never raises."""
+        self, probabilities: Callable[[LoadedModel], NDArray[np.float64]],
+        champion: Sequence[float] | NDArray[np.float64], predictions: Sequence[int],
+    ) -> None:  # fmt: skip
+        """Score the rows the champion answered (`probabilities` of a model, computed as the champion's
+        were); never raises."""
         model = self.model()
         if model is None:
             return
         try:
-            challenger = np.asarray(model.encoder.predict_proba(customers), dtype=np.float64)
+            challenger = np.asarray(probabilities(model), dtype=np.float64)
             self.observe(np.asarray(champion, dtype=np.float64), predictions, challenger, model.manifest.threshold)
         except Exception as exc:  # a broken challenger must never reach the champion's answer
             self.errors.labels(SCORING_FAILED).inc()

@@ -12,12 +12,18 @@ that thread, never the event loop. Bounds, so no body within the size limit can 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import orjson
+from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 
 from service.errors import ContentTooLarge, FieldError, InvalidInput, MalformedRequest, clip
+from service.fast_check import FastCheck
 from service.profile import CategoricalFeature, DataProfile
 
 PER_ROW = 100
@@ -64,6 +70,18 @@ class _Problems:
         self.total += n
 
 
+@dataclass(frozen=True)
+class Batch:
+    """A validated batch: each feature as a column (numbers float64 with NaN for null; a category as its
+    index in the profile's `allowed`), and each row's customer_id. Compact enough to cross processes."""
+
+    columns: dict[str, NDArray[Any]]
+    ids: list[str | None]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
 class Validator:
     def __init__(self, profile: DataProfile, customer: type[BaseModel], max_batch: int) -> None:
         self.profile = profile
@@ -76,6 +94,7 @@ class Validator:
             __config__=ConfigDict(extra="forbid"),
             customers=(list[Any], Field(min_length=1, max_length=max_batch)),
         )
+        self._fast = FastCheck(profile, self.known)
         # Separators in a full batch of full rows, with room for whitespace-free extras: the most a valid body needs.
         self.value_budget = (max_batch + 1) * (len(self.known) + 2) * 2 + 64
 
@@ -86,6 +105,10 @@ class Validator:
             raise ContentTooLarge(
                 f"the body holds about {values} JSON values, more than a batch of {self.max_batch} customers can"
             )
+        try:
+            return orjson.loads(body)  # 2-3x faster; anything it refuses gets the stdlib's reading and words
+        except orjson.JSONDecodeError:
+            pass
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -103,13 +126,31 @@ class Validator:
         row = self._row(self._document(body), "", problems)
         return self._verdict([row], problems)
 
-    def batch_rows(self, body: bytes) -> list[dict[str, Any]]:
-        """`{"customers": [...]}` (`/predict/batch`), every row validated, answered in order."""
+    def batch(self, body: bytes) -> Batch:
+        """`{"customers": [...]}` (`/predict/batch`), every row validated, as columns in request order.
+
+        A batch the vectorised check accepts is valid as it stands; any other goes through the request model
+        row by row, which accepts it or names every problem."""
         problems = _Problems()
         envelope, _ = self._check(self._envelope, self._document(body), "", problems, frozenset({"customers"}))
         if envelope is None:
             raise InvalidInput(problems.listed, problems.total)
-        return self.rows(envelope["customers"], "customers", problems)
+        raw = envelope["customers"]
+        columns = self._fast.columns(raw) if problems.total == 0 else None  # the envelope may hold a stray key
+        if columns is not None:
+            return Batch(columns, [row.get("customer_id") for row in raw])
+        return self.to_batch(self.rows(raw, "customers", problems))
+
+    def to_batch(self, rows: Sequence[Mapping[str, Any]]) -> Batch:
+        """Validated rows as columns: numbers as float64 (NaN for null), a category as its index in `allowed`."""
+        columns: dict[str, NDArray[Any]] = {}
+        for name, spec in self.profile.features.items():
+            if isinstance(spec, CategoricalFeature):
+                index = {value: i for i, value in enumerate(spec.allowed)}
+                columns[name] = np.array([index[row[name]] for row in rows], dtype=np.int64)
+            else:
+                columns[name] = np.array([math.nan if row[name] is None else row[name] for row in rows], np.float64)
+        return Batch(columns, [row.get("customer_id") for row in rows])
 
     def rows(self, raw: Sequence[Any], prefix: str, problems: _Problems | None = None) -> list[dict[str, Any]]:
         """Validate rows (parsed JSON objects), naming each by `prefix[i]`; InvalidInput lists the problems."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from experiments.data import DEFAULT_DATA_PATH
+from experiments.columns import DEFAULT_DATA_PATH
 from service.manifest import MODEL_DIR as SERVED_MODEL_DIR
 
 ROOT = Path(__file__).resolve().parent.parent

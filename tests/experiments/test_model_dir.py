@@ -10,6 +10,7 @@ from experiments.config import EstimatorConfig
 from experiments.model_dir import export_model_dir, next_version, write_model_dir
 from experiments.train import TrainResult, train
 from service.manifest import MANIFEST_FILE, MODEL_FILE, read_manifest
+from service.plan import PLAN_FILE
 from service.reference import REFERENCE_FILE
 from testkit.paths import PROFILE_PATH, ROOT
 
@@ -42,7 +43,7 @@ def test_the_swap_leaves_no_staging_directories(tmp_path: Path, baseline_result:
     export_model_dir(baseline_result, target, PROFILE_PATH)
     export_model_dir(baseline_result, target, PROFILE_PATH)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["churn"]
-    assert sorted(p.name for p in target.iterdir()) == [MANIFEST_FILE, MODEL_FILE, REFERENCE_FILE]
+    assert sorted(p.name for p in target.iterdir()) == sorted([MANIFEST_FILE, MODEL_FILE, REFERENCE_FILE, PLAN_FILE])
 
 
 def test_write_replaces_an_existing_directory_whole(tmp_path: Path, baseline_result: TrainResult) -> None:

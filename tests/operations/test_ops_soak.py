@@ -24,7 +24,7 @@ from tests.utils.ops_models import api_customers
 
 pytestmark = pytest.mark.slow
 
-SOAK_SECONDS = 60.0
+SOAK_SECONDS = 30.0  # within the suite's 8-minute budget; the first and last 10 s windows are still 10 s apart
 CONCURRENCY = 32
 WINDOW_SECONDS = 10.0  # RSS is compared between the first and the last window of this length
 MAX_GROWTH = 0.10

@@ -54,14 +54,18 @@ def shadowed(settings: Settings, challenger_dir: Path) -> Iterator[TestClient]:
         yield client
 
 
-def _answers(client: TestClient) -> tuple[dict[str, object], bytes, bytes]:
+def _answers(client: TestClient) -> tuple[dict[str, object], list[object], bytes, bytes]:
     one = client.post("/predict", json=customer()).json()
     one.pop("request_id")
+    customers = [customer(tenure=t) for t in (1, 30, 70)]
+    json_batch = client.post("/predict/batch", json={"customers": customers}).json()["predictions"]
+    for answer in json_batch:
+        answer.pop("request_id")
     batch = client.post("/predict/batch", content=BATCH, headers={**CSV, "accept": "text/csv"}).content
     listed = client.post(
         "/predict/weekly?top=100&week=2026-W49", content=DATA.read_bytes(), headers={**CSV, "accept": "text/csv"}
     )
-    return one, batch, listed.content
+    return one, json_batch, batch, listed.content
 
 
 def test_answers_are_the_champions_whatever_the_challenger_says(client: TestClient, shadowed: TestClient) -> None:
@@ -70,8 +74,8 @@ def test_answers_are_the_champions_whatever_the_challenger_says(client: TestClie
     assert watched[0]["model_version"] == "1"
     # The twin that makes the equality mean something: the challenger really scores differently.
     assert _metric(shadowed, "churn_shadow_abs_delta_sum") > 0
-    assert _metric(shadowed, "churn_shadow_rows_total") == 1 + 200
-    assert _metric(shadowed, "churn_shadow_abs_delta_count") == 1 + 200
+    assert _metric(shadowed, "churn_shadow_rows_total") == 1 + 3 + 200
+    assert _metric(shadowed, "churn_shadow_abs_delta_count") == 1 + 3 + 200
     assert _metric(shadowed, "churn_shadow_disagreements_total") >= 1
     assert _metric(shadowed, "churn_challenger_ready") == 1
     assert 'churn_challenger_info{mlflow_run_id="",version="c1"} 1.0' in shadowed.get("/metrics").text
@@ -123,10 +127,10 @@ def test_a_broken_challenger_never_touches_the_champion(
         assert _metric(broken, "churn_model_ready") == 1
         if fault == "exploding":
             assert _metric(broken, "churn_challenger_ready") == 1
-            assert _metric(broken, 'churn_shadow_errors_total{reason="scoring_failed"}') >= 2
+            assert _metric(broken, 'churn_shadow_errors_total{reason="scoring_failed"}') >= 3
         else:
             assert _metric(broken, "churn_challenger_ready") == 0
-            assert _metric(broken, 'churn_shadow_errors_total{reason="not_loaded"}') >= 2
+            assert _metric(broken, 'churn_shadow_errors_total{reason="not_loaded"}') >= 3
         weekly = broken.post("/predict/weekly?week=2026-W49", content=DATA.read_bytes(), headers=CSV).json()
         assert weekly["summary"]["shadow"]["available"] is False
 

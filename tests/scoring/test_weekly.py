@@ -17,7 +17,9 @@ from fastapi.testclient import TestClient
 from experiments.data import COLUMNS
 from scoring.cli import main
 from scoring.header import UnusableInput
+from scoring.validate import json_value
 from scoring.weekly import Scorer
+from service.profile import CategoricalFeature
 from testkit.paths import PROFILE_PATH, ROOT
 from tests.scoring.kit import DATA, data_rows, weekly, write_csv, write_parquet
 
@@ -75,6 +77,8 @@ def test_rows_read_are_scored_plus_rejected_and_every_rejection_is_named(scorer:
                       "valid_range": {"min": 0, "max": 72}}  # fmt: skip
     assert len({r["customer_id"] for r in listed}) == len(listed)  # duplicates: the first occurrence is listed
     assert outcome.summary["rows"]["duplicates"] == 1
+    (duplicate,) = [r for r in rejected if "duplicate of line" in r["problems"]]
+    assert duplicate["customer_id"] == data_rows()[0]["customerID"]  # named, so the agent knows who it is
     assert outcome.exit_status == 0
 
 
@@ -152,6 +156,40 @@ def test_reasons_are_the_exact_logit_contributions(scorer: Scorer, tmp_path: Pat
     logit = matrix @ explainer.coefficients
     baseline = explainer.baseline @ explainer.coefficients
     assert np.allclose(explainer.contributions(matrix).sum(axis=1), logit - baseline, atol=1e-12)
+
+
+def test_every_reason_names_the_customers_own_value_and_its_exact_contribution(scorer: Scorer, tmp_path: Path) -> None:
+    weekly(scorer, DATA, tmp_path / "out")
+    source = {index + 2: row for index, row in enumerate(data_rows())}  # the header is line 1
+    original = {snake: name for name, snake in COLUMNS.items()}
+    explainer, encoder = scorer.explainer, scorer.model.encoder
+    listed = _read(tmp_path / "out" / "at_risk.csv")
+    named = 0
+    for row in listed:
+        cells = source[int(row["line"])]
+        for k in range(1, 4):
+            if not row[f"reason_{k}"]:
+                continue
+            name, _, shown = row[f"reason_{k}"].partition("=")
+            cell = cells[original[name]].strip()
+            assert shown == (cell or "blank") or float(shown) == float(cell), (row, name, cell)
+            named += 1
+    assert named > 2 * len(listed)
+    for row in listed[::250]:  # the logits, recomputed from the customer's row alone
+        cells = source[int(row["line"])]
+        customer = {snake: cells[name] for name, snake in COLUMNS.items() if snake in scorer.profile.features}
+        typed = scorer.validator.validator.customer_rows(json.dumps(_typed(customer, scorer)).encode())
+        contributions = explainer.contributions(encoder.encode(typed))[0]
+        order = np.argsort(-contributions, kind="stable")[:3]
+        for k, j in enumerate(order, start=1):
+            if contributions[j] > 0:
+                assert row[f"reason_{k}"].split("=")[0] == explainer.features[j]
+                assert float(row[f"reason_{k}_logit"]) == round(float(contributions[j]), 4)
+
+
+def _typed(customer: dict[str, str], scorer: Scorer) -> dict[str, object]:
+    features = scorer.profile.features
+    return {n: json_value(v, not isinstance(features[n], CategoricalFeature)) for n, v in customer.items()}
 
 
 def _unusable(tmp_path: Path) -> dict[str, Path]:

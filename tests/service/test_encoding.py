@@ -28,7 +28,7 @@ def _rows(dataset: Dataset) -> list[dict[str, Any]]:
 
 def _assert_fast_path_matches(result: TrainResult) -> None:
     reference = result.pipeline.predict_proba(result.dataset.X)[:, 1]
-    fast = FastEncoder(result.pipeline).predict_proba(_rows(result.dataset))
+    fast = FastEncoder.from_pipeline(result.pipeline).predict_proba(_rows(result.dataset))
     assert len(fast) == 7043
     np.testing.assert_allclose(fast, reference, rtol=0, atol=1e-9)
 
@@ -70,18 +70,18 @@ def test_an_unsupported_numeric_step_is_refused(baseline_result: TrainResult) ->
         [("num", MinMaxScaler(), list(NUMERIC_FEATURES)), ("cat", OneHotEncoder(), list(CATEGORICAL_FEATURES))]
     )
     with pytest.raises(UnsupportedPipeline, match="MinMaxScaler"):
-        FastEncoder(_fitted(preprocess, baseline_result))
+        FastEncoder.from_pipeline(_fitted(preprocess, baseline_result))
 
 
 def test_a_one_hot_encoder_that_drops_a_category_is_refused(baseline_result: TrainResult) -> None:
     preprocess = ColumnTransformer([("cat", OneHotEncoder(drop="first"), list(CATEGORICAL_FEATURES))])
     with pytest.raises(UnsupportedPipeline, match="drop"):
-        FastEncoder(_fitted(preprocess, baseline_result))
+        FastEncoder.from_pipeline(_fitted(preprocess, baseline_result))
 
 
 def test_a_pipeline_of_another_shape_is_refused(baseline_result: TrainResult) -> None:
     with pytest.raises(UnsupportedPipeline, match="ColumnTransformer"):
-        FastEncoder(Pipeline([("model", baseline_result.pipeline.steps[1][1])]))
+        FastEncoder.from_pipeline(Pipeline([("model", baseline_result.pipeline.steps[1][1])]))
 
 
 def test_a_classifier_with_other_labels_is_refused(baseline_result: TrainResult) -> None:
@@ -91,4 +91,4 @@ def test_a_classifier_with_other_labels_is_refused(baseline_result: TrainResult)
     )
     relabelled.fit(split.X_train, np.where(split.y_train == 1, "churn", "stay"))
     with pytest.raises(UnsupportedPipeline, match=r"classes \[0, 1\]"):
-        FastEncoder(relabelled)
+        FastEncoder.from_pipeline(relabelled)

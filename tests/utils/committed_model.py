@@ -42,7 +42,7 @@ sys.exit(main(["promote", outcome.run_id, "--model-dir", target, "--tracking-uri
 # The run lives in a local store, not in git; the environment is compared by kernel and libraries (thread
 # counts and how the kernel was chosen do not reach the bytes: training runs on one thread).
 PER_PROMOTION = frozenset({"created_at", "mlflow_run_id", "numeric_environment"})
-PER_KERNEL = frozenset({"model_sha256", "version", "metrics"})  # compared within bounds instead
+PER_KERNEL = frozenset({"model_sha256", "encoder_sha256", "version", "metrics"})  # compared within bounds instead
 
 
 def plan_for(committed: Path, runnable: Callable[[str], bool] = numerics.runnable_here) -> Plan:

@@ -38,7 +38,7 @@ def api_customers(result: TrainResult, count: int) -> list[dict[str, Any]]:
 def expected_probabilities(model_bytes: bytes, customers: list[dict[str, Any]]) -> list[float]:
     """What the service must answer for each customer when serving exactly these model bytes: the bytes loaded
     as the service loads them, scored through the same fast encoder."""
-    encoder = FastEncoder(joblib.load(io.BytesIO(model_bytes)))
+    encoder = FastEncoder.from_pipeline(joblib.load(io.BytesIO(model_bytes)))
     return [float(p) for p in encoder.predict_proba([{k: c[k] for k in FEATURES} for c in customers])]
 
 

@@ -89,8 +89,10 @@ def record_for(week: str, role: str, summary: dict[str, Any], manifest: Manifest
 
 
 def archive_list(root: Path, ranking: Path, summary: Path, record: dict[str, Any]) -> Archived:
-    """Link (or copy) the full ranking and the summary into `root/<week>/<role>/`, replacing an earlier list
-    for the same week and role in one rename."""
+    """The full ranking (linked: the caller gives it up, so the archive is its only name) and a copy of the
+    summary into `root/<week>/<role>/`, replacing an earlier list for the same week and role in one rename.
+    Nothing in the archive shares an inode with a file left in the output directory, which the next list
+    rewrites in place."""
     week, role = record["week"], record["role"]
     parent = root / week
     parent.mkdir(parents=True, exist_ok=True)
@@ -98,7 +100,7 @@ def archive_list(root: Path, ranking: Path, summary: Path, record: dict[str, Any
     target = parent / role
     try:
         _link_or_copy(ranking, staging / AT_RISK)
-        _link_or_copy(summary, staging / SUMMARY)
+        shutil.copyfile(summary, staging / SUMMARY)
         (staging / RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         staging.chmod(0o755)
         with _SWAP:  # two lists of one week from one process (the route's worker threads) swap in turn
@@ -122,8 +124,9 @@ def update_record(archived: Archived, **changes: Any) -> None:
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
+    """For a file its caller removes next: a 1M-row ranking is ~150 MB, and a hard link costs nothing."""
     try:
-        os.link(source, target)  # a 1M-row list is ~150 MB: a hard link costs nothing
+        os.link(source, target)
     except OSError:
         shutil.copyfile(source, target)
 

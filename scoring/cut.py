@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -31,14 +32,15 @@ def listed_count(ranking: Path, scored: int, selection: Selection) -> int:
 
 
 def cut_list(full: Path, out: Path, summary: dict[str, Any], selection: Selection) -> dict[str, Any]:
-    """Write the first `listed` rows of `full` to `out` (a new file: `full` may be linked into the archive)
+    """Write the first `listed` rows of `full` to `out` (a new file: `full` is linked into the archive)
     and answer the summary as `run_weekly` would have written it for `selection`."""
     scored = summary["rows"]["scored"]
     listed = listed_count(full, scored, selection)
     staging = out.with_name(f".{out.name}.cut")
     staging.unlink(missing_ok=True)
     if listed == scored:
-        os.link(full, staging)  # nothing cut: the same bytes, without copying a million rows
+        # Nothing cut: the same bytes, copied (never linked: `full` goes to the archive, which must own it).
+        shutil.copyfile(full, staging)
     else:
         with full.open("rb") as source, staging.open("wb") as sink:
             sink.writelines(itertools.islice(source, listed + 1))  # the header, then one line per customer

@@ -151,3 +151,14 @@ def test_the_route_logs_its_list_to_the_configured_store(settings: Settings, tmp
     run = store.client.get_run(entry.record["mlflow"]["run_id"])
     assert (run.data.params["source"], run.data.params["week"]) == ("http", WEEK)
     assert run.data.params["model_version"] == answer.json()["model_version"]
+
+
+def test_a_later_list_into_the_same_directory_never_changes_an_archived_one(scorer: Scorer, tmp_path: Path) -> None:
+    """The archive owns its files: the next week's list, written over the same --out, leaves it as it was."""
+    out, archive = tmp_path / "out", tmp_path / "lists"
+    first = make_list(ListJob(DATA, out, archive, "command", week=WEEK), scorer).archived[0]
+    kept = {name: (first.path / name).read_bytes() for name in ("at_risk.csv", "summary.json")}
+    few = [line for i, line in enumerate(DATA.read_text().splitlines(keepends=True)) if i < 101]
+    (tmp_path / "small.csv").write_text("".join(few))
+    make_list(ListJob(tmp_path / "small.csv", out, archive, "command", week="2026-W50"), scorer)
+    assert {name: (first.path / name).read_bytes() for name in kept} == kept

@@ -166,9 +166,9 @@ def run_weekly(
                         reasons.update(dict(zip(values, counts, strict=True)))
             if read == 0:
                 raise UnusableInput(f"{input_path}: the header is there but there are no rows")
+            runs.flush()
             later = duplicates(runs)
             rejected.write([(line, customer, [_duplicate(first)]) for line, (first, customer) in sorted(later.items())])
-            runs.ids.clear()
             merged = merge(runs, set(later), out_dir / AT_RISK, selection)
     finally:
         rejected.close()

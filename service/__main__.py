@@ -10,13 +10,16 @@ from types import FrameType
 
 import uvicorn
 from pydantic import ValidationError
+from uvicorn.config import STARTUP_FAILURE
 
 from service.app import create_app
 from service.auth import KeyFileError
 from service.logs import configure_logging
+from service.metrics_files import fresh_metrics_dir, remove_metrics_dir
 from service.profile import ProfileError
 from service.server import protocol_for
 from service.settings import Settings
+from service.workers import Supervisor
 
 EXIT_CONFIG = 2
 
@@ -46,6 +49,9 @@ def main() -> None:
     except (ProfileError, KeyFileError) as exc:
         logging.getLogger("churnguard").critical("refusing to start: %s", exc)
         raise SystemExit(EXIT_CONFIG) from None
+    if settings.workers > 1:
+        _serve_workers(settings)
+        return
     signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
         app,
@@ -56,6 +62,34 @@ def main() -> None:
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
         http=protocol_for(settings.client_timeout_seconds),  # header-read timeout, problem+json framing errors
     )
+
+
+def _serve_workers(settings: Settings) -> None:
+    """`settings.workers` uvicorn workers on one port; the app above was built only to refuse a bad start here."""
+    directory = fresh_metrics_dir()
+    config = uvicorn.Config(
+        "service.workers:worker_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+        http="service.workers:WorkerProtocol",
+    )
+    # On SIGTERM the supervisor stops every worker (each drains its requests in flight) and returns: exit 0.
+    supervisor = Supervisor(config, sockets=[config.bind_socket()])
+    supervisor.metrics_dir = directory
+    logging.getLogger("churnguard").info(
+        "starting workers", extra={"workers": settings.workers, "metrics_dir": str(directory)}
+    )
+    try:
+        supervisor.run()
+    finally:
+        remove_metrics_dir(directory)
+    if supervisor.failed_start:
+        raise SystemExit(STARTUP_FAILURE)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -43,7 +44,8 @@ async def _watch(store: ModelStore, interval: float, shadow: Shadow | None = Non
             await anyio.to_thread.run_sync(shadow.refresh)
 
 
-def create_app(settings: Settings, *, store: ModelStore | None = None) -> FastAPI:
+def create_app(settings: Settings, *, store: ModelStore | None = None, metrics_dir: Path | None = None) -> FastAPI:
+    """`metrics_dir`: the multiprocess directory this app's worker shares with the others (service.workers)."""
     profile, profile_sha256 = load_profile(settings.data_profile)
     model_store = store or ModelStore(settings.model_dir, profile_sha256, tuple(profile.features))
     models = build_request_models(profile, settings.max_batch)
@@ -52,13 +54,17 @@ def create_app(settings: Settings, *, store: ModelStore | None = None) -> FastAP
         (k.get_secret_value() for k in settings.admin_keys),
         settings.keys_file,
     )
-    metrics = ServiceMetrics(model_store)
+    metrics = ServiceMetrics(model_store, metrics_dir)
     challenger = (
         ModelStore(settings.challenger_dir, profile_sha256, tuple(profile.features))
         if settings.challenger_dir
         else None
     )
-    shadow = Shadow(challenger, metrics.registry) if challenger is not None else None
+    shadow = (
+        Shadow(challenger, metrics.own, metrics.registry, refresh_on_scrape=metrics_dir is not None)
+        if challenger is not None
+        else None
+    )
     offload = Offload(settings.data_profile, settings.max_batch)
 
     @contextlib.asynccontextmanager

@@ -82,6 +82,13 @@ class Settings(BaseSettings):
     challenger_dir: Path | None = Field(
         default=None, description="A second model directory scored in shadow: never answers, never affects readiness."
     )
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=32,
+        description="uvicorn worker processes serving the one port; above 1, metrics are added up across "
+        "workers (prometheus_client multiprocess mode) and a dead worker is replaced.",
+    )
     shutdown_grace_seconds: int = Field(
         default=20, gt=0, le=600, description="On SIGTERM: how long in-flight requests get to finish."
     )

@@ -30,10 +30,19 @@ NOT_LOADED, SCORING_FAILED = "not_loaded", "scoring_failed"
 
 
 class _ChallengerState(Collector):
-    def __init__(self, store: ModelStore) -> None:
+    """Read at scrape time, as the champion's state is (service.metrics): with several workers, whichever
+    answers re-reads the challenger directory first."""
+
+    def __init__(self, store: ModelStore, *, refresh: bool = False) -> None:
         self.store = store
+        self.refresh = refresh
 
     def collect(self) -> Iterator[Metric]:
+        if self.refresh:
+            try:
+                self.store.refresh()
+            except Exception:  # a scrape must still report the champion: never let the challenger break it
+                log.exception("challenger refresh at scrape time failed")
         health = self.store.health()
         ready = GaugeMetricFamily(
             "churn_challenger_ready",
@@ -49,7 +58,17 @@ class _ChallengerState(Collector):
 
 
 class Shadow:
-    def __init__(self, store: ModelStore, registry: CollectorRegistry) -> None:
+    def __init__(
+        self,
+        store: ModelStore,
+        counts: CollectorRegistry,
+        scrape: CollectorRegistry,
+        *,
+        refresh_on_scrape: bool = False,
+    ) -> None:
+        """`counts`: where the counters live (ServiceMetrics.own: with several workers, the multiprocess files);
+        `scrape`: the registry /metrics reads, where the challenger's state is computed."""
+        registry = counts
         self.store = store
         self.rows = Counter("churn_shadow_rows", "Rows scored by the challenger in shadow", registry=registry)
         self.disagreements = Counter(
@@ -66,9 +85,10 @@ class Shadow:
         for reason in (NOT_LOADED, SCORING_FAILED):
             self.errors.labels(reason)
         self.list_overlap = Gauge(
-            "churn_shadow_list_jaccard", "Top-K Jaccard overlap of the last weekly list", ["cut"], registry=registry
-        )
-        registry.register(_ChallengerState(store))
+            "churn_shadow_list_jaccard", "Top-K Jaccard overlap of the last weekly list", ["cut"], registry=registry,
+            multiprocess_mode="mostrecent",  # several workers: the last list made, whichever made it
+        )  # fmt: skip
+        scrape.register(_ChallengerState(store, refresh=refresh_on_scrape))
 
     def refresh(self) -> None:
         try:

@@ -43,12 +43,21 @@ async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
 
 
 async def _worker(
-    port: int, worker: int, requests: list[bytes], keep_going: Callable[[], bool], on_reply: Callable[[Reply], None]
+    port: int,
+    worker: int,
+    requests: list[bytes],
+    keep_going: Callable[[], bool],
+    on_reply: Callable[[Reply], None],
+    *,
+    turn: tuple[asyncio.Event, asyncio.Event] | None = None,
 ) -> None:
-    """Send `requests` round robin on one keep-alive connection while `keep_going()`; reconnect after an error."""
+    """Send `requests` round robin on one keep-alive connection while `keep_going()`; reconnect after an error.
+    `turn`: wait for the first event before connecting, set the second after the first reply."""
     connection: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
     count = 0
     try:
+        if turn is not None:
+            await turn[0].wait()
         while keep_going():
             item = (worker + count * 7) % len(requests)  # each worker walks the items in its own order
             count += 1
@@ -64,7 +73,11 @@ async def _worker(
                     connection[1].close()
                     connection = None
             on_reply(Reply(worker, item, sent, time.monotonic(), status, body))
+            if turn is not None:
+                turn[1].set()
     finally:
+        if turn is not None:
+            turn[1].set()  # the next connection never waits for one that has stopped
         if connection is not None:
             connection[1].close()
             await connection[1].wait_closed()
@@ -76,9 +89,21 @@ async def run_load(
     requests: list[bytes],
     keep_going: Callable[[], bool],
     on_reply: Callable[[Reply], None],
+    *,
+    stagger: bool = False,
 ) -> None:
-    """`concurrency` connections sending `requests` until `keep_going()` turns false; every reply to `on_reply`."""
-    await asyncio.gather(*(_worker(port, w, requests, keep_going, on_reply) for w in range(concurrency)))
+    """`concurrency` connections sending `requests` until `keep_going()` turns false; every reply to `on_reply`.
+    `stagger`: each connection opens once the one before has had its first answer, as clients arriving one by one
+    do. (A burst of simultaneous connects is taken by whichever worker's accept loop wakes first, when the
+    service runs several: measured, all 32 on one of 2 workers.)"""
+    if not stagger:
+        await asyncio.gather(*(_worker(port, w, requests, keep_going, on_reply) for w in range(concurrency)))
+        return
+    events = [asyncio.Event() for _ in range(concurrency + 1)]
+    events[0].set()
+    await asyncio.gather(
+        *(_worker(port, w, requests, keep_going, on_reply, turn=(events[w], events[w + 1])) for w in range(concurrency))
+    )
 
 
 def budget(total: int) -> Callable[[], bool]:

@@ -20,5 +20,7 @@ MONITORING = ROOT / "monitoring"
 PROMETHEUS_CONFIG = MONITORING / "prometheus.yml"
 ALERT_RULES = MONITORING / "alerts.yml"
 ALERT_RULE_TESTS = MONITORING / "tests" / "alerts_test.yml"
+ALERTMANAGER_CONFIG = MONITORING / "alertmanager.yml"
+BLACKBOX_CONFIG = MONITORING / "blackbox.yml"
 # Where the project's own Python lives: the import scan reads these, and these names are first-party.
 SOURCE_DIRS = ("service", "experiments", "scoring", "verification", "testkit", "tests", "benchmarks")

@@ -4,10 +4,11 @@ loopback port, configured from monitoring/prometheus.yml with the target and int
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 import subprocess
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import yaml
 
 from testkit.client import probe
 from testkit.net import HOST, free_port
-from testkit.paths import PROMETHEUS_CONFIG, ROOT
+from testkit.paths import ALERT_RULES, PROMETHEUS_CONFIG, ROOT
 from testkit.process import Managed, clean_env, running, start
 
 STARTUP_SECONDS = 30.0
@@ -27,11 +28,12 @@ INSTALL_HINT = (
 )
 
 
-def tool(name: str) -> str:
-    """The path of `promtool` or `prometheus`; the test fails (never skips) when it is missing."""
+def tool(name: str, hint: str = INSTALL_HINT) -> str:
+    """The path of a monitoring binary (`promtool`, `prometheus`, ...); the test fails (never skips) when it is
+    missing, with `hint` saying how to install it."""
     path = shutil.which(name)
     if path is None:
-        pytest.fail(f"`{name}` is not installed. {INSTALL_HINT}", pytrace=False)
+        pytest.fail(f"`{name}` is not installed. {hint}", pytrace=False)
     return path
 
 
@@ -56,6 +58,51 @@ def derived_config(target_port: int, interval: str) -> dict[str, Any]:
     config["scrape_configs"] = [job]  # the synthetic probe needs a blackbox-exporter; these tests start none
     job["static_configs"] = [{"targets": [f"{HOST}:{target_port}"]}]
     return config
+
+
+def alerting_config(
+    targets: Sequence[int], interval: str, *, rules: Path, blackbox_port: int, alertmanager_port: int
+) -> dict[str, Any]:
+    """monitoring/prometheus.yml whole, for an end-to-end test: both jobs (the service and the synthetic call
+    through blackbox-exporter) aimed at the services on `targets`, every scrape and evaluation each `interval`,
+    the rule file `rules` (a copy of the shipped rules, see `shortened_rules`), alerts sent to the Alertmanager
+    on `alertmanager_port` and the probes to the blackbox-exporter on `blackbox_port`. Nothing else changes."""
+    config: dict[str, Any] = load_yaml(PROMETHEUS_CONFIG)
+    config["global"] = {**config["global"], "scrape_interval": interval, "evaluation_interval": interval}
+    config["rule_files"] = [str(rules)]
+    (alertmanagers,) = config["alerting"]["alertmanagers"]
+    alertmanagers["static_configs"] = [{"targets": [f"{HOST}:{alertmanager_port}"]}]
+    instances = [f"{HOST}:{port}" for port in targets]
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert set(jobs) == {"churnguard", "churnguard-synthetic"}, f"a job this harness does not know: {set(jobs)}"
+    for job in jobs.values():
+        job["static_configs"] = [{"targets": instances}]
+    synthetic = jobs["churnguard-synthetic"]
+    synthetic["scrape_interval"] = interval
+    (exporter,) = [step for step in synthetic["relabel_configs"] if step["target_label"] == "__address__"]
+    exporter["replacement"] = f"{HOST}:{blackbox_port}"
+    return config
+
+
+def _seconds(duration: str) -> int:
+    match = re.fullmatch(r"(\d+)([smh])", duration)
+    assert match is not None, f"a duration this harness cannot read: {duration}"
+    return int(match[1]) * {"s": 1, "m": 60, "h": 3600}[match[2]]
+
+
+def shortened_rules(target: Path) -> Path:
+    """monitoring/alerts.yml with every `for:` of minutes read as seconds (2m -> 2s), written to `target`; the
+    expressions, labels and annotations are the shipped ones, and the order of the `for:`s is kept (the synthetic
+    alert's stays longer than ChurnApiDown's, so ChurnApiDown still arrives first)."""
+    rules: dict[str, Any] = load_yaml(ALERT_RULES)
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            if "for" in rule:
+                seconds = _seconds(rule["for"])
+                assert seconds % 60 == 0, f"{rule['alert']}: a `for:` of whole minutes is expected, not {rule['for']}"
+                rule["for"] = f"{seconds // 60}s"
+    target.write_text(yaml.safe_dump(rules, sort_keys=False), encoding="utf-8")
+    return target
 
 
 @dataclass
@@ -83,8 +130,10 @@ class Prometheus(Managed):
 
 
 @contextlib.contextmanager
-def running_prometheus(config: dict[str, Any], work: Path) -> Iterator[Prometheus]:
-    """A real Prometheus on a free loopback port, its data in `work`; ready or the test fails; always stopped."""
+def running_prometheus(config: dict[str, Any], work: Path, *, resend_delay: str | None = None) -> Iterator[Prometheus]:
+    """A real Prometheus on a free loopback port, its data in `work`; ready or the test fails; always stopped.
+    `resend_delay` (default 1m) is how soon a firing alert is sent to Alertmanager again: an alert first sent
+    before Alertmanager was discovered is otherwise lost for that long."""
     work.mkdir(parents=True, exist_ok=True)
     config_file = work / "prometheus.yml"
     config_file.write_text(yaml.safe_dump(config), encoding="utf-8")
@@ -97,6 +146,7 @@ def running_prometheus(config: dict[str, Any], work: Path) -> Iterator[Prometheu
         f"--storage.tsdb.path={work / 'data'}",
         f"--web.listen-address={HOST}:{port}",
         "--log.level=warn",
+        *([f"--rules.alert.resend-delay={resend_delay}"] if resend_delay else []),
     ]
     managed = start("prometheus", command, log_path=work / "prometheus.log", env=clean_env(), cwd=work)
     prometheus = Prometheus(managed.name, managed.process, managed.log_path, port)

@@ -62,6 +62,20 @@ def start_service(
 
 
 @contextlib.contextmanager
+def serving(service: Service, *, ready: Ready = "ready", startup_timeout: float = STARTUP_SECONDS) -> Iterator[Service]:
+    """`service` (from `start_service`), once up, for the block (DidNotStart, with its log, otherwise); always
+    stopped afterwards. Several services can be started first and then waited for, so they start side by side."""
+    path = UP_PATHS[ready]
+
+    def up() -> bool:
+        answer = probe(service.port, path)
+        return answer is not None and answer.status == 200
+
+    with running(service, up, startup_timeout, f"200 on {path} at {HOST}:{service.port}") as started:
+        yield started
+
+
+@contextlib.contextmanager
 def launch(
     log_dir: Path | None = None,
     *,
@@ -77,11 +91,5 @@ def launch(
         if log_dir is None:
             log_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="churnguard-service-")))
         service = start_service(log_dir, port=port, command=command, **settings)
-        path = UP_PATHS[ready]
-
-        def up() -> bool:
-            answer = probe(service.port, path)
-            return answer is not None and answer.status == 200
-
-        with running(service, up, startup_timeout, f"200 on {path} at {HOST}:{service.port}") as started:
+        with serving(service, ready=ready, startup_timeout=startup_timeout) as started:
             yield started

@@ -25,7 +25,7 @@ import pytest
 
 from experiments.model_dir import write_model_dir
 from experiments.train import TrainResult
-from service.manifest import MODEL_FILE, Manifest, read_manifest
+from service.manifest import MANIFEST_FILE, MODEL_FILE, Manifest, read_manifest
 from testkit.client import fetch
 from testkit.customers import customer
 from testkit.net import HOST
@@ -53,6 +53,7 @@ class Stack:
     model_bytes: bytes
     manifest: Manifest
     processes: contextlib.ExitStack  # stops Prometheus and every service this module started, at its end
+    beside: dict[str, bytes]  # the files the manifest hashes beside the model (encoder plan, reference)
 
     def alerts(self, name: str) -> list[dict[str, Any]]:
         return [a for a in self.prometheus.alerts(name) if a["labels"]["instance"] == f"{HOST}:{self.service.port}"]
@@ -96,7 +97,7 @@ class Stack:
 
     def restore(self) -> None:
         """Promote the original model again (atomically, as `experiments promote` writes it)."""
-        write_model_dir(self.model_dir, self.model_bytes, self.manifest)
+        write_model_dir(self.model_dir, self.model_bytes, self.manifest, self.beside)
 
 
 @pytest.fixture(scope="module")
@@ -106,13 +107,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory, _session_model_dir: Path) ->
     shutil.copytree(_session_model_dir, model_dir)
     manifest = read_manifest(model_dir)
     model_bytes = (model_dir / MODEL_FILE).read_bytes()
+    beside = {p.name: p.read_bytes() for p in model_dir.iterdir() if p.name not in {MODEL_FILE, MANIFEST_FILE}}
     with contextlib.ExitStack() as processes:
         service = processes.enter_context(
             launch(work / "logs", model_dir=model_dir, reload_interval_seconds=RELOAD_SECONDS)
         )
         config = derived_config(service.port, INTERVAL)
         prometheus = processes.enter_context(running_prometheus(config, work / "prometheus"))
-        yield Stack(model_dir, work / "logs", service, prometheus, model_bytes, manifest, processes)
+        yield Stack(model_dir, work / "logs", service, prometheus, model_bytes, manifest, processes, beside)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from experiments.data import COLUMNS
+from scoring import runs
 from scoring.cli import main
 from scoring.header import UnusableInput
 from scoring.validate import json_value
@@ -82,12 +83,16 @@ def test_rows_read_are_scored_plus_rejected_and_every_rejection_is_named(scorer:
     assert outcome.exit_status == 0
 
 
-def test_the_ranking_is_exact_whatever_the_chunk_size(scorer: Scorer, tmp_path: Path) -> None:
+def test_the_ranking_is_exact_whatever_the_chunk_size(
+    scorer: Scorer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     source, _ = _planted(tmp_path)
     weekly(scorer, source, tmp_path / "one", max_rejected_share=1.0)
     weekly(scorer, source, tmp_path / "many", max_rejected_share=1.0, chunk_bytes=40_000)  # ~25 chunks
+    monkeypatch.setattr(runs, "RUN_ROWS", 1000)  # 8 sorted runs merged, as a week of millions is
+    weekly(scorer, source, tmp_path / "runs", max_rejected_share=1.0, chunk_bytes=40_000)
     one = (tmp_path / "one" / "at_risk.csv").read_bytes()
-    assert one == (tmp_path / "many" / "at_risk.csv").read_bytes()
+    assert one == (tmp_path / "many" / "at_risk.csv").read_bytes() == (tmp_path / "runs" / "at_risk.csv").read_bytes()
     assert (tmp_path / "one" / "rejected.csv").read_bytes() == (tmp_path / "many" / "rejected.csv").read_bytes()
     listed = _read(tmp_path / "one" / "at_risk.csv")
     probabilities = [float(r["probability"]) for r in listed]
@@ -231,3 +236,15 @@ def test_exit_statuses_without_a_traceback(
     assert done.returncode == 2
     assert done.stderr.startswith("error: cannot read")
     assert len(done.stderr.splitlines()) == 1
+
+
+def test_duplicates_are_exact_even_when_every_hash_collides(
+    scorer: Scorer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source, _ = _planted(tmp_path)
+    honest = weekly(scorer, source, tmp_path / "honest", max_rejected_share=1.0)
+    monkeypatch.setattr(runs, "id_hashes", lambda ids: np.zeros(len(ids), dtype=np.uint64))
+    colliding = weekly(scorer, source, tmp_path / "colliding", max_rejected_share=1.0)
+    assert honest.summary["rows"] == colliding.summary["rows"]
+    for name in ("at_risk.csv", "rejected.csv"):
+        assert (tmp_path / "honest" / name).read_bytes() == (tmp_path / "colliding" / name).read_bytes()

@@ -29,6 +29,7 @@ def test_defaults() -> None:
     assert settings.max_body_bytes == 8 * 1024 * 1024
     assert settings.log_level == "INFO"
     assert settings.reload_interval_seconds == 1.0
+    assert settings.workers == 1
 
 
 def test_every_field_is_read_from_its_churn_variable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -53,6 +54,7 @@ def test_every_field_is_read_from_its_churn_variable(monkeypatch: pytest.MonkeyP
         "CHURN_LIST_ARCHIVE": str(tmp_path / "lists"),
         "CHURN_LIST_TRACKING_URI": "http://127.0.0.1:5000",
         "CHURN_CHALLENGER_DIR": str(tmp_path / "challenger"),
+        "CHURN_WORKERS": "3",
     }
     for name, value in values.items():
         monkeypatch.setenv(name, value)
@@ -79,6 +81,7 @@ def test_every_field_is_read_from_its_churn_variable(monkeypatch: pytest.MonkeyP
         "list_archive": tmp_path / "lists",
         "list_tracking_uri": "http://127.0.0.1:5000",
         "challenger_dir": tmp_path / "challenger",
+        "workers": 3,
     }
     assert set(values) == {f"CHURN_{name.upper()}" for name in Settings.model_fields}
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,8 @@ def expected_probabilities(model_bytes: bytes, customers: list[dict[str, Any]]) 
 
 
 class HoldingClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]  # sklearn ships no types
-    """Touches `started` when asked to predict, then holds until `release` exists (at most HOLD_LIMIT_SECONDS).
+    """Touches `started` (and `started.PID`, naming the worker process) when asked to predict, then holds until
+    `release` exists (at most HOLD_LIMIT_SECONDS).
 
     Pickled into a model directory and loaded by a real service process, so the test and the server share
     nothing but the file system."""
@@ -58,6 +60,7 @@ class HoldingClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]  
 
     def predict_proba(self, X: NDArray[Any]) -> NDArray[Any]:
         Path(self.started).touch()
+        Path(f"{self.started}.{os.getpid()}").touch()
         deadline = time.monotonic() + HOLD_LIMIT_SECONDS
         while not Path(self.release).exists() and time.monotonic() < deadline:
             time.sleep(0.01)

@@ -101,7 +101,9 @@ def main() -> int:
         work = Path(tmp)
         export = generate(args.rows, work / "export.csv")
         results: dict[str, tuple[float, float]] = {}
-        command = [sys.executable, "-m", "scoring", "weekly", str(export), "--out", str(work / "out"), "--no-report"]
+        # The archive beside the output (one filesystem): archiving is a hard link, as in production.
+        command = [sys.executable, "-m", "scoring", "weekly", str(export), "--out", str(work / "out"), "--no-report",
+                   "--archive", str(work / "lists")]  # fmt: skip
         results["scoring weekly"] = timed(command, "scoring weekly")
         naive = [sys.executable, "-c", NAIVE, str(export), str(work / "naive.csv")]
         results["naive pandas"] = timed(naive, "naive")

@@ -1,4 +1,5 @@
-"""Command line, the data team's workflow: run, audit, compare, reproduce, promote (and roll back); profile.
+"""Command line, the data team's workflow: run, audit, compare, reproduce, challenger, promote (and roll back).
+`profile` regenerates the data profile.
 
 The MLflow-backed commands import their modules only when called: `import mlflow` costs seconds, and
 `profile` (and the test fixtures that import this module) should not pay for it.
@@ -7,6 +8,7 @@ The MLflow-backed commands import their modules only when called: `import mlflow
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +19,9 @@ from experiments.profile import DEFAULT_PROFILE_PATH, build_profile, write_profi
 from service.manifest import MODEL_NAME
 
 DEFAULT_CONFIG = Path("experiments/configs/baseline.toml")
+DEFAULT_CHALLENGER_DIR = Path("models/challenger")
+# scoring.archive's names, repeated so that `profile` does not import the scoring package.
+ARCHIVE_ENV, DEFAULT_LIST_ARCHIVE = "CHURN_LIST_ARCHIVE", Path("lists")
 
 
 def _profile(args: argparse.Namespace) -> int:
@@ -99,11 +104,28 @@ def _promote(args: argparse.Namespace) -> int:
         if args.rollback:
             done = rollback(store, args.model_dir, args.profile, args.model_name)
         else:
-            done = promote(store, args.run_id, args.model_dir, args.profile, args.model_name)
+            archive = args.archive or Path(os.environ.get(ARCHIVE_ENV) or DEFAULT_LIST_ARCHIVE)
+            done = promote(store, args.run_id, args.model_dir, args.profile, args.model_name, archive=archive)
     except PromotionRefused as exc:
         print(f"refused: {exc}")
         return 1
     print(done.summary())
+    return 0
+
+
+def _challenger(args: argparse.Namespace) -> int:
+    from experiments.promote import PromotionRefused, stage_challenger  # noqa: PLC0415
+    from experiments.store import Store  # noqa: PLC0415
+
+    try:
+        manifest = stage_challenger(Store.at(args.tracking_uri), args.run_id, args.challenger_dir, args.profile)
+    except PromotionRefused as exc:
+        print(f"refused: {exc}")
+        return 1
+    print(
+        f"staged run {args.run_id} as the challenger in {args.challenger_dir}: version {manifest.version}, model "
+        f"SHA-256 {manifest.model_sha256[:12]}…; serve it in shadow with CHURN_CHALLENGER_DIR={args.challenger_dir}"
+    )
     return 0
 
 
@@ -149,7 +171,18 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR)
     promote.add_argument("--profile", type=Path, default=DEFAULT_PROFILE_PATH)
     promote.add_argument("--model-name", default=MODEL_NAME, help=f"registered model name (default {MODEL_NAME})")
+    promote.add_argument(
+        "--archive",
+        type=Path,
+        help="list archive holding the shadow evidence (default $CHURN_LIST_ARCHIVE, else lists/)",
+    )
     promote.set_defaults(handler=_promote)
+
+    challenger = commands.add_parser("challenger", parents=[store], help="stage an audited run to score in shadow")
+    challenger.add_argument("run_id")
+    challenger.add_argument("--challenger-dir", type=Path, default=DEFAULT_CHALLENGER_DIR)
+    challenger.add_argument("--profile", type=Path, default=DEFAULT_PROFILE_PATH)
+    challenger.set_defaults(handler=_challenger)
     return parser
 
 

@@ -56,11 +56,30 @@ class EstimatorConfig(_Strict):
         return params
 
 
+class ShadowFloors(_Strict):
+    """Evidence the run must have gathered as the challenger in shadow (the list archive) before it may serve.
+    Never changes the model trained: left out of the logged params when absent, and out of `compare`."""
+
+    min_weeks: int = Field(ge=1, le=520, description="Weekly lists this run scored in shadow.")
+    min_top10_overlap: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="Lowest top-10% Jaccard overlap with the champion in any such week."
+    )
+    min_outcome_weeks: int = Field(
+        default=0, ge=0, le=520, description="Of those weeks, how many have outcomes graded (`scoring outcomes`)."
+    )
+    max_precision_gap: float | None = Field(
+        default=None, ge=0.0, le=1.0,
+        description="In every graded week, realised precision in the top 10% at most this far below the champion's "
+        "that week (and never flagged below its own held-out figure).",
+    )  # fmt: skip
+
+
 class PromotionConfig(_Strict):
     """Floors a run's held-out metrics must clear before it may serve."""
 
     min_roc_auc: float = Field(ge=0.0, le=1.0)
     min_recall_top10: float = Field(default=0.0, ge=0.0, le=1.0)
+    shadow: ShadowFloors | None = Field(default=None, description="Shadow evidence required; none by default.")
 
 
 class ExperimentConfig(_Strict):

@@ -18,6 +18,7 @@ from experiments.train import TrainResult
 MODEL_PREFIX = "model."
 # Settings that name or explain a config but never change the model it trains.
 META_SETTINGS = frozenset({"name", "description", "factor"})
+GATE_PREFIX = "promotion.shadow."  # evidence a promotion asks for: never a difference between two models
 
 
 def param_value(value: object) -> str:
@@ -42,8 +43,12 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def config_params(config: ExperimentConfig) -> dict[str, str]:
-    """Every setting of the config object, as `section.key` -> canonical string."""
-    return {key: param_value(value) for key, value in flatten(config.model_dump(mode="json")).items()}
+    """Every setting of the config object, as `section.key` -> canonical string. An absent optional section
+    (`promotion.shadow`) is left out, so runs logged before it existed still audit the same."""
+    dumped = config.model_dump(mode="json")
+    if dumped["promotion"].get("shadow") is None:
+        dumped["promotion"].pop("shadow", None)
+    return {key: param_value(value) for key, value in flatten(dumped).items()}
 
 
 def estimator_params(estimator: BaseEstimator) -> dict[str, str]:
@@ -59,5 +64,5 @@ def run_params(result: TrainResult) -> dict[str, str]:
 def settings_diff(baseline: ExperimentConfig, variant: ExperimentConfig) -> dict[str, tuple[str | None, str | None]]:
     """Model-relevant settings whose values differ (None where one side lacks the setting)."""
     ours, theirs = config_params(baseline), config_params(variant)
-    keys = sorted((set(ours) | set(theirs)) - META_SETTINGS)
+    keys = sorted(k for k in (set(ours) | set(theirs)) - META_SETTINGS if not k.startswith(GATE_PREFIX))
     return {key: (ours.get(key), theirs.get(key)) for key in keys if ours.get(key) != theirs.get(key)}

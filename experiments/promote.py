@@ -18,8 +18,10 @@ from experiments import numerics
 from experiments.audit import AuditReport, audit_run
 from experiments.completeness import missing_parts
 from experiments.model_dir import export_model_dir
+from experiments.shadow_evidence import missing_evidence
 from experiments.store import Store, active_store
 from experiments.train import TrainResult
+from scoring.archive import DEFAULT_ARCHIVE
 from service.encoding import FastEncoder, UnsupportedPipeline
 from service.manifest import MODEL_NAME, Manifest
 from service.profile import ProfileError, load_profile
@@ -55,7 +57,11 @@ class Promotion:
         )
 
 
-def _promotable(store: Store, run_id: str, profile_path: Path) -> tuple[AuditReport, TrainResult]:
+def _promotable(
+    store: Store, run_id: str, profile_path: Path, archive: Path | None = None
+) -> tuple[AuditReport, TrainResult]:
+    """`archive`: the list archive the config's shadow floors are checked against (None: not checked, as for
+    a rollback or for staging a challenger)."""
     missing = missing_parts(store, store.client.get_run(run_id))
     if missing:
         raise PromotionRefused(f"run {run_id} is half-logged, it never completed: " + "; ".join(missing))
@@ -69,6 +75,8 @@ def _promotable(store: Store, run_id: str, profile_path: Path) -> tuple[AuditRep
         for metric, floor in (("roc_auc", floors.min_roc_auc), ("recall_top10", floors.min_recall_top10))
         if result.metrics[metric] < floor
     ]
+    if archive is not None and floors.shadow is not None:
+        reasons += missing_evidence(floors.shadow, archive, run_id)
     try:
         FastEncoder.from_pipeline(result.pipeline)  # what the service will build from it
     except UnsupportedPipeline as exc:
@@ -130,9 +138,10 @@ def _serve(
 
 
 def promote(
-    store: Store, run_id: str, model_dir: Path, profile_path: Path, name: str = DEFAULT_MODEL_NAME
-) -> Promotion:
-    report, result = _promotable(store, run_id, profile_path)
+    store: Store, run_id: str, model_dir: Path, profile_path: Path, name: str = DEFAULT_MODEL_NAME,
+    *, archive: Path = DEFAULT_ARCHIVE,
+) -> Promotion:  # fmt: skip
+    report, result = _promotable(store, run_id, profile_path, archive)
     existing = store.client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
     if existing:
         registered = max(existing, key=lambda version: int(version.version))  # promoting again is idempotent
@@ -148,6 +157,16 @@ def promote(
         model_dir=model_dir, profile_path=profile_path,
     )  # fmt: skip
     return Promotion("promoted", run_id, registered, previous, manifest, model_dir)
+
+
+def stage_challenger(store: Store, run_id: str, challenger_dir: Path, profile_path: Path) -> Manifest:
+    """Write an audited run into the challenger directory (CHURN_CHALLENGER_DIR), atomically, touching no
+    registry alias: the service scores it in shadow from its next reload on. Shadow floors are not asked
+    for here: gathering that evidence is what the challenger is for."""
+    _, result = _promotable(store, run_id, profile_path)
+    tags = store.client.get_run(run_id).data.tags
+    trained_in = {key: value for key, value in tags.items() if key.startswith(numerics.TAG_PREFIX)}
+    return export_model_dir(result, challenger_dir, profile_path, run_id=run_id, numeric_environment=trained_in)
 
 
 def rollback(store: Store, model_dir: Path, profile_path: Path, name: str = DEFAULT_MODEL_NAME) -> Promotion:

@@ -1,18 +1,27 @@
 """`python -m scoring weekly INPUT --out DIR`: the weekly at-risk list. Exit 0 written, 3 written but too
-many rows rejected, 2 unusable input (one line says why). Never a traceback for a bad input."""
+many rows rejected, 2 unusable input (one line says why). Never a traceback for a bad input.
+
+Every list is archived (`--archive`, default $CHURN_LIST_ARCHIVE or `lists/`) under its ISO week (`--week`,
+default this week) and, with a tracking URI, logged to MLflow. `python -m scoring outcomes OUTCOMES.csv`
+measures the archived lists against what the customers did."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from scoring.archive import ArchiveError, archive_root, parse_week
 from scoring.header import UnusableInput
+from scoring.listing import ListJob, make_list
+from scoring.outcomes_cli import add_outcomes, run_outcomes
 from scoring.runs import Selection
 from scoring.table import render_table
-from scoring.weekly import UNUSABLE, Scorer, run_weekly
-from service.model_store import ModelLoadError, load_model_dir
+from scoring.tracking import configured_uri
+from scoring.weekly import UNUSABLE, Scorer
+from service.model_store import LoadedModel, ModelLoadError, load_model_dir
 from service.profile import ProfileError, load_profile
 from service.schemas import build_customer_model
 from service.settings import Settings
@@ -23,6 +32,7 @@ _DEFAULTS = Settings.model_fields
 DEFAULT_MODEL_DIR: Path = _DEFAULTS["model_dir"].default
 DEFAULT_PROFILE: Path = _DEFAULTS["data_profile"].default
 MAX_BATCH: int = _DEFAULTS["max_batch"].default  # sizes only the JSON envelope, which the command never reads
+CHALLENGER_ENV = "CHURN_CHALLENGER_DIR"
 
 
 def _share(text: str) -> float:
@@ -39,6 +49,13 @@ def _positive(text: str) -> int:
     return value
 
 
+def _week(text: str) -> str:
+    try:
+        return parse_week(text)
+    except ArchiveError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m scoring", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -52,32 +69,61 @@ def build_parser() -> argparse.ArgumentParser:
     weekly.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR)
     weekly.add_argument("--profile", type=Path, default=DEFAULT_PROFILE)
     weekly.add_argument("--no-report", action="store_true", help="skip report.html")
+    weekly.add_argument("--week", type=_week, help="archive under this ISO week, e.g. 2026-W49 (default: this week)")
+    weekly.add_argument("--archive", type=Path, help="list archive (default $CHURN_LIST_ARCHIVE, else lists/)")
+    weekly.add_argument("--tracking-uri", help="also log the list to MLflow (default $MLFLOW_TRACKING_URI; unset: not)")
+    weekly.add_argument(
+        "--challenger-dir", type=Path, help="a second model directory scored in shadow (default $CHURN_CHALLENGER_DIR)"
+    )
+    add_outcomes(commands)
     return parser
+
+
+def _challenger(
+    directory: Path | None, profile_sha256: str, features: tuple[str, ...]
+) -> tuple[LoadedModel | None, str]:
+    """The shadow model, or None (with a warning) when it cannot be loaded: it never stops the list."""
+    if directory is None:
+        return None, "no challenger configured"
+    try:
+        return load_model_dir(directory, profile_sha256, features), ""
+    except ModelLoadError as exc:
+        print(f"warning: challenger not scored: {exc}", file=sys.stderr)
+        return None, f"the challenger could not be loaded: {exc.reason}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "outcomes":
+        return run_outcomes(args)
     try:
         profile, profile_sha256 = load_profile(args.profile)
         model = load_model_dir(args.model_dir, profile_sha256, tuple(profile.features), from_plan=True)
     except (ProfileError, ModelLoadError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return UNUSABLE
-    scorer = Scorer(Validator(profile, build_customer_model(profile), MAX_BATCH), model)
+    validator = Validator(profile, build_customer_model(profile), MAX_BATCH)
+    scorer = Scorer(validator, model)
+    challenger_dir = args.challenger_dir or (Path(d) if (d := os.environ.get(CHALLENGER_ENV)) else None)
+    shadow, why_not = _challenger(challenger_dir, profile_sha256, tuple(profile.features))
+    job = ListJob(
+        args.input, args.out, archive_root(args.archive), "command",
+        selection=Selection(args.top, args.min_probability), max_rejected_share=args.max_rejected_share,
+        week=args.week, tracking_uri=configured_uri(args.tracking_uri),
+    )  # fmt: skip
     try:
-        outcome = run_weekly(
-            args.input,
-            args.out,
-            scorer,
-            selection=Selection(args.top, args.min_probability),
-            max_rejected_share=args.max_rejected_share,
-        )
-    except UnusableInput as exc:
+        listed = make_list(job, scorer, Scorer(validator, shadow) if shadow is not None else None, why_not)
+    except (UnusableInput, ArchiveError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return UNUSABLE
+    outcome = listed.outcome
     if not args.no_report:
         from scoring.report import write_report  # noqa: PLC0415 - matplotlib costs ~0.5 s; only when asked
 
         write_report(outcome.summary, args.out)
     print(render_table(outcome.summary, args.out))
+    for entry in listed.archived:
+        mlflow = entry.record["mlflow"]
+        logged = f"MLflow run {mlflow['run_id']}" if mlflow and "run_id" in mlflow else "not logged to MLflow"
+        print(f"archived   {entry.role} v{entry.record['model']['version']} -> {entry.path}/  ({logged})")
     return outcome.exit_status

@@ -68,6 +68,39 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _shadow(summary: dict[str, Any]) -> str:
+    """Champion and challenger side by side: bands, score differences, top-K overlap, who enters and leaves."""
+    shadow = summary.get("shadow")
+    if not shadow:
+        return ""
+    if not shadow["available"]:
+        return f"<h2>Challenger in shadow</h2><p>Not compared: {html.escape(shadow['reason'])}.</p>"
+    champion, challenger = summary["model"], shadow["challenger"]
+    theirs = {b["band"]: b for b in shadow["challenger_bands"]}
+
+    def span(band: dict[str, Any]) -> str:
+        return f"{band['min_probability']:.3f} - {band['max_probability']:.3f}" if "min_probability" in band else "-"
+
+    bands = _table(
+        ["band", f"champion v{html.escape(champion['version'])}", f"challenger v{html.escape(challenger['version'])}"],
+        [[html.escape(b["band"]), span(b), span(theirs.get(b["band"], {}))] for b in summary["bands"]],
+    )
+    tops = _table(
+        ["cut", "K", "Jaccard overlap", "enter", "leave", "first who enter", "first who leave"],
+        [[html.escape(t["cut"]), t["k"], f"{t['jaccard']:.3f}", t["enters"], t["leaves"],
+          html.escape(", ".join(t["enters_sample"][:8])), html.escape(", ".join(t["leaves_sample"][:8]))]
+         for t in shadow["top"]],
+    )  # fmt: skip
+    return f"""<h2 id="shadow">Challenger in shadow (never handed out)</h2>
+<p>Champion version <b>{html.escape(champion["version"])}</b>,
+challenger version <b>{html.escape(challenger["version"])}</b>:
+{shadow["compared"]} customers compared; predictions disagree for <b>{shadow["disagreement_rate"]:.2%}</b>;
+|&Delta;p| mean <b>{shadow["mean_abs_delta"]:.4f}</b>, p99 <b>{shadow["p99_abs_delta"]:.4f}</b>,
+max {shadow["max_abs_delta"]:.4f}.</p>
+<div class="grid">{bands}{tops}</div>
+"""
+
+
 def render(summary: dict[str, Any]) -> str:
     rows, model, bands = summary["rows"], summary["model"], summary["bands"]
     band_rows = [
@@ -102,6 +135,7 @@ def render(summary: dict[str, Any]) -> str:
 <h2>How many to call, per band</h2>{_table(["band", "customers", "listed", "probability"], band_rows)}
 <div class="grid">{"".join(charts)}</div>
 <h2>Drift against the training data</h2>{drift_html}
+{_shadow(summary)}
 <p>Input SHA-256 {summary["input"]["sha256"]}; model SHA-256 {model["model_sha256"]}.</p>
 </body></html>
 """

@@ -28,5 +28,15 @@ def render_table(summary: dict[str, Any], out: Path) -> str:
         lines.append(f"drift      flagged: {flagged}")
     else:
         lines.append("drift      not available: " + drift["reason"])
+    shadow = summary.get("shadow")
+    if shadow and shadow["available"]:
+        top = shadow["top"][0]
+        lines.append(
+            f"shadow     challenger v{shadow['challenger']['version']}: disagree {shadow['disagreement_rate']:.2%}"
+            f"  |dp| mean {shadow['mean_abs_delta']:.4f} p99 {shadow['p99_abs_delta']:.4f}"
+            f"  {top['cut']} Jaccard {top['jaccard']:.3f} (+{top['enters']} / -{top['leaves']})"
+        )
+    elif shadow and shadow["reason"] != "no challenger configured":
+        lines.append(f"shadow     not compared: {shadow['reason']}")
     lines.append(f"wall       {summary['wall_seconds']:.2f} s   exit {summary['exit_status']}   wrote {out}/")
     return "\n".join(lines)

@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from service.access import Access, AuthMiddleware, access_of, leaf_routes, needs
 from service.auth import KeyRing
-from service.batch_plane import BatchPlane
+from service.batch_plane import BatchPlane, ListArchive
 from service.batch_routes import WEEKLY_PATH, CsvBatchDispatch, build_batch_router, declare_csv
 from service.dataplane import DataPlane
 from service.metrics import ServiceMetrics
@@ -28,17 +28,20 @@ from service.profile import load_profile
 from service.routes import build_router
 from service.schemas import build_request_models
 from service.settings import Settings
+from service.shadow import Shadow
 from service.validation import Validator
 
 log = logging.getLogger("churnguard")
 API_VERSION = "1.0.0"
 
 
-async def _watch(store: ModelStore, interval: float) -> None:
-    """Poll the model directory so a newly promoted model is served without a restart."""
+async def _watch(store: ModelStore, interval: float, shadow: Shadow | None = None) -> None:
+    """Poll the model directory (and the challenger's) so a newly promoted model is served without a restart."""
     while True:
         await asyncio.sleep(interval)
         await anyio.to_thread.run_sync(store.refresh)
+        if shadow is not None:
+            await anyio.to_thread.run_sync(shadow.refresh)
 
 
 def create_app(settings: Settings, *, store: ModelStore | None = None, metrics_dir: Path | None = None) -> FastAPI:
@@ -52,18 +55,30 @@ def create_app(settings: Settings, *, store: ModelStore | None = None, metrics_d
         settings.keys_file,
     )
     metrics = ServiceMetrics(model_store, metrics_dir)
+    challenger = (
+        ModelStore(settings.challenger_dir, profile_sha256, tuple(profile.features))
+        if settings.challenger_dir
+        else None
+    )
+    shadow = (
+        Shadow(challenger, metrics.own, metrics.registry, refresh_on_scrape=metrics_dir is not None)
+        if challenger is not None
+        else None
+    )
     offload = Offload(settings.data_profile, settings.max_batch)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(model_store.refresh)
+        if shadow is not None:
+            await anyio.to_thread.run_sync(shadow.refresh)
         health = model_store.health()
         log.info("service ready" if health.healthy else "service started without a servable model", extra={
             "model_version": health.model_version, "reason": health.reason, "model_dir": str(settings.model_dir),
         })  # fmt: skip
         if not keys.enabled:
             log.warning("no API keys configured: prediction endpoints are open", extra={"host": settings.host})
-        watcher = asyncio.create_task(_watch(model_store, settings.reload_interval_seconds))
+        watcher = asyncio.create_task(_watch(model_store, settings.reload_interval_seconds, shadow))
         offload.start()  # the worker process itself starts with the first large body
         try:
             yield
@@ -85,9 +100,11 @@ def create_app(settings: Settings, *, store: ModelStore | None = None, metrics_d
     for route in app.routes:
         if isinstance(route, Route) and route.path in contract:
             needs(Access.OPEN)(route.endpoint)
-    dataplane = DataPlane(model_store, Validator(profile, models.customer, settings.max_batch), metrics, offload)
+    validator = Validator(profile, models.customer, settings.max_batch)
+    dataplane = DataPlane(model_store, validator, metrics, offload, shadow)
     app.include_router(build_router(models, dataplane, metrics))
-    app.include_router(build_batch_router(BatchPlane(dataplane, settings.max_batch)))
+    archive = ListArchive(settings.list_archive, settings.list_tracking_uri)
+    app.include_router(build_batch_router(BatchPlane(dataplane, settings.max_batch, archive, shadow)))
     install_problem_handlers(app)
     app.add_middleware(CsvBatchDispatch)  # innermost: auth judges the public path
     # Added last = outermost: the request id, timeout, metrics and access log wrap the auth check too.
@@ -110,4 +127,5 @@ def create_app(settings: Settings, *, store: ModelStore | None = None, metrics_d
     app.openapi = openapi  # type: ignore[method-assign]
     app.state.store = model_store
     app.state.metrics = metrics
+    app.state.shadow = shadow
     return app

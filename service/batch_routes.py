@@ -27,11 +27,12 @@ from starlette.background import BackgroundTask
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from scoring.archive import ArchiveError, parse_week
 from scoring.runs import Selection
 from scoring.weekly import AT_RISK, REJECTED
 from service.access import Access, needs
 from service.batch_plane import BatchPlane
-from service.errors import ChurnError, UnsupportedMediaType
+from service.errors import ChurnError, FieldError, InvalidInput, UnsupportedMediaType
 from service.problems import problem_response
 from service.routes import PROBLEMS as JSON_PROBLEMS
 
@@ -40,6 +41,7 @@ CSV_BATCH_PATH = "/predict/batch/csv"  # internal target of the dispatcher, neve
 WEEKLY_PATH = "/predict/weekly"
 CSV = "text/csv"
 PARQUET = "application/vnd.apache.parquet"
+WEEK_PATTERN = r"^\d{4}-W\d{2}$"
 PROBLEMS: dict[int | str, dict[str, Any]] = {
     **JSON_PROBLEMS,
     413: {"description": "Body larger than CHURN_MAX_WEEKLY_BYTES."},
@@ -89,6 +91,16 @@ def _rejected(path: Path) -> list[dict[str, Any]]:
         ]
 
 
+def _week(text: str | None) -> str | None:
+    """A week that matches the pattern but does not exist (2021-W53) is a 422 like any other bad query value."""
+    if text is None:
+        return None
+    try:
+        return parse_week(text)
+    except ArchiveError as exc:
+        raise InvalidInput([FieldError(field="week", message=str(exc))], 1) from exc
+
+
 def build_batch_router(plane: BatchPlane) -> APIRouter:
     router = APIRouter(redirect_slashes=False)
 
@@ -120,11 +132,16 @@ def build_batch_router(plane: BatchPlane) -> APIRouter:
         top: Annotated[int | None, Query(ge=1, description="List only the N most at risk.")] = None,
         min_probability: Annotated[float | None, Query(ge=0, le=1, description="List only those at or above.")] = None,
         max_rejected_share: Annotated[float, Query(ge=0, le=1, description="`over_limit` above it.")] = 0.01,
+        week: Annotated[
+            str | None,
+            Query(pattern=WEEK_PATTERN, description="Archive under this ISO week (default: this week, UTC)."),
+        ] = None,
     ) -> Response:
         """The weekly at-risk list from an uploaded export (streamed, CSV or Parquet): ranked list, rejected
-        rows and summary. Bad rows are listed as rejected, never a refusal of the rest. `top` and
-        `min_probability` may be combined (both cut). `Accept: text/csv` answers the list as CSV
-        (`X-Rows-Read` and `X-Rows-Rejected` count the rows)."""
+        rows and summary. Bad rows are listed as rejected, never a refusal of the rest. Every list is archived
+        by week with its summary and model version; a challenger, if configured, is compared in
+        `summary.shadow`. `top` and `min_probability` may be combined (both cut). `Accept: text/csv` answers
+        the list as CSV (`X-Rows-Read` and `X-Rows-Rejected` count the rows)."""
         if media(request.headers) not in (CSV, PARQUET):
             raise UnsupportedMediaType(request.headers.get("content-type"), f"{CSV} or {PARQUET}")
         work = Path(tempfile.mkdtemp(prefix="churn-weekly-"))
@@ -133,7 +150,9 @@ def build_batch_router(plane: BatchPlane) -> APIRouter:
             with source.open("wb") as handle:  # streamed to disk: the export is never held whole
                 async for part in request.stream():
                     handle.write(part)
-            outcome = await plane.weekly(source, work / "out", Selection(top, min_probability), max_rejected_share)
+            outcome = await plane.weekly(
+                source, work / "out", Selection(top, min_probability), max_rejected_share, _week(week)
+            )
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
             raise

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import anyio
 import numpy as np
 import orjson
+from numpy.typing import NDArray
 
 from service.errors import InvalidInput, ModelNotReady
 from service.manifest import Manifest
@@ -24,6 +25,7 @@ from service.model_store import Health, LoadedModel, ModelStore
 from service.offload import Offload
 from service.profile import CategoricalFeature
 from service.schemas import Prediction
+from service.shadow import Shadow
 from service.validation import Batch, Validator, metric_field
 
 # The worst 16 KiB body (every byte a separator) validates in a few milliseconds: cheaper inline than a hop.
@@ -50,12 +52,14 @@ class Scored:
 
 class DataPlane:
     def __init__(
-        self, store: ModelStore, validator: Validator, metrics: ServiceMetrics, offload: Offload | None = None
-    ) -> None:
+        self, store: ModelStore, validator: Validator, metrics: ServiceMetrics, offload: Offload | None = None,
+        shadow: Shadow | None = None,
+    ) -> None:  # fmt: skip
         self.store = store
         self.validator = validator
         self.metrics = metrics
         self.offload = offload  # None: large bodies are validated in a thread (benchmarks, embedded use)
+        self.shadow = shadow  # the challenger: scores what the champion answered, never answers itself
         features = validator.profile.features
         self._allowed = {n: s.allowed for n, s in features.items() if isinstance(s, CategoricalFeature)}
 
@@ -99,17 +103,24 @@ class DataPlane:
         threshold = model.manifest.threshold
         scored = Scored(model.version, probabilities, [int(p >= threshold) for p in probabilities])
         self.metrics.count_predictions(scored.model_version, scored.predictions)
+        if self.shadow is not None:
+            self.shadow.score(lambda m: m.encoder.predict_proba(customers), scored.probabilities, scored.predictions)
         return scored
+
+    def _column_probabilities(self, model: LoadedModel, batch: Batch) -> NDArray[np.float64]:
+        maps = model.encoder.code_maps(self._allowed)
+        columns = {name: maps[name][values] if name in maps else values for name, values in batch.columns.items()}
+        return model.encoder.score(model.encoder.encode_columns(columns))
 
     def score_batch(self, batch: Batch) -> Scored:
         """A validated batch, scored from its columns (no per-row Python on the way to the model)."""
         model = self._use()
-        maps = model.encoder.code_maps(self._allowed)
-        columns = {name: maps[name][values] if name in maps else values for name, values in batch.columns.items()}
-        probabilities = model.encoder.score(model.encoder.encode_columns(columns))
+        probabilities = self._column_probabilities(model, batch)
         predictions = (probabilities >= model.manifest.threshold).astype(np.int64)
         scored = Scored(model.version, probabilities.tolist(), predictions.tolist())
         self.metrics.count_predictions(scored.model_version, scored.predictions)
+        if self.shadow is not None:
+            self.shadow.score(lambda m: self._column_probabilities(m, batch), probabilities, scored.predictions)
         return scored
 
     async def predict(self, body: bytes, request_id: str) -> Prediction:

@@ -72,6 +72,16 @@ class Settings(BaseSettings):
         description="A client gets this long to send its request headers, and at most this long between two "
         "pieces of its body; else its connection is closed (headers) or it gets 408 (body).",
     )
+    list_archive: Path = Field(
+        default=Path("lists"), description="Where every weekly list is archived, by ISO week and role."
+    )
+    list_tracking_uri: str | None = Field(
+        default=None,
+        description="MLflow store each weekly list is also logged to (experiment churn-lists); unset: not.",
+    )
+    challenger_dir: Path | None = Field(
+        default=None, description="A second model directory scored in shadow: never answers, never affects readiness."
+    )
     workers: int = Field(
         default=1,
         ge=1,

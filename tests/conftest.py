@@ -48,7 +48,10 @@ def model_dir(tmp_path: Path, _session_model_dir: Path) -> Path:
 
 @pytest.fixture
 def settings(model_dir: Path) -> Settings:
-    return Settings(model_dir=model_dir, data_profile=PROFILE_PATH, reload_interval_seconds=3600)
+    return Settings(
+        model_dir=model_dir, data_profile=PROFILE_PATH, reload_interval_seconds=3600,
+        list_archive=model_dir.parent.parent / "lists",
+    )  # fmt: skip
 
 
 @pytest.fixture

@@ -31,6 +31,8 @@ REQUIRED_ALERTS = {
     "ChurnHighLatencyP99",
     "ChurnValidationFailureSpike",
     "ChurnSyntheticPredictFailing",
+    "ChurnChallengerNotReady",
+    "ChurnShadowScoringFailing",
     "Watchdog",
 }
 WATCHDOG = "Watchdog"  # always fires, so it has no quiet case
@@ -84,6 +86,9 @@ SABOTAGES: dict[str, tuple[str, Callable[[dict[str, Any]], None]]] = {
     "synthetic-inverted": ("ChurnSyntheticPredictFailing", _replace("== 0", "== 1")),
     "synthetic-too-slow": ("ChurnSyntheticPredictFailing", _replace("for: 3m", "for: 10m")),
     "validation-threshold-too-eager": ("ChurnValidationFailureSpike", _replace("> 0.2", "> 0.01")),
+    "challenger-inverted": ("ChurnChallengerNotReady", _replace("== 0", "== 1")),
+    "challenger-pages-too-soon": ("ChurnChallengerNotReady", _replace("for: 15m", "for: 5m")),
+    "shadow-errors-counting-not-loaded": ("ChurnShadowScoringFailing", _replace('{reason="scoring_failed"}', "")),
     "validation-metric-misspelt": (
         "ChurnValidationFailureSpike",
         _replace("churn_validation_failures_total", "churn_validation_failure_total"),
@@ -149,8 +154,11 @@ def test_every_metric_and_label_value_the_rules_select_is_exposed_by_the_service
     client: TestClient, settings: Settings, tmp_path: Path
 ) -> None:
     """A renamed metric or label would leave an alert that can never fire; this catches it at once."""
-    with client_with(settings, model_dir=tmp_path / "no-model") as unready:  # its /predict answers 503
-        exposed = _exposed(client, unready)
+    with (
+        client_with(settings, model_dir=tmp_path / "no-model") as unready,  # its /predict answers 503
+        client_with(settings, challenger_dir=settings.model_dir) as shadowed,  # the challenger's metrics
+    ):
+        exposed = _exposed(client, unready, shadowed)
     job = load_yaml(CONFIG)["scrape_configs"][0]["job_name"]
     blackbox_metrics = {"probe_success"}
     scrape_labels = {"instance", "job"}

@@ -1,4 +1,5 @@
-"""A Scorer over a real trained model directory (with its reference), shared by the weekly-list tests."""
+"""A Scorer over a real trained model directory (with its reference), shared by the weekly-list tests; every
+test archives its lists into its own directory (never the checkout's `lists/`); private MLflow stores."""
 
 from __future__ import annotations
 
@@ -11,6 +12,16 @@ from service.model_store import load_model_dir
 from service.profile import load_profile
 from testkit.paths import PROFILE_PATH
 from tests.scoring.kit import scorer_for
+from tests.utils.mlflow_stores import _empty_store, store
+
+__all__ = ["_empty_store", "store"]
+
+
+@pytest.fixture(autouse=True)
+def private_archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    archive = tmp_path / "lists"
+    monkeypatch.setenv("CHURN_LIST_ARCHIVE", str(archive))
+    return archive
 
 
 @pytest.fixture(scope="session")

@@ -51,6 +51,9 @@ def test_every_field_is_read_from_its_churn_variable(monkeypatch: pytest.MonkeyP
         "CHURN_REQUEST_TIMEOUT_SECONDS": "2.5",
         "CHURN_CLIENT_TIMEOUT_SECONDS": "4.5",
         "CHURN_SHUTDOWN_GRACE_SECONDS": "7",
+        "CHURN_LIST_ARCHIVE": str(tmp_path / "lists"),
+        "CHURN_LIST_TRACKING_URI": "http://127.0.0.1:5000",
+        "CHURN_CHALLENGER_DIR": str(tmp_path / "challenger"),
         "CHURN_WORKERS": "3",
     }
     for name, value in values.items():
@@ -75,6 +78,9 @@ def test_every_field_is_read_from_its_churn_variable(monkeypatch: pytest.MonkeyP
         "request_timeout_seconds": 2.5,
         "client_timeout_seconds": 4.5,
         "shutdown_grace_seconds": 7,
+        "list_archive": tmp_path / "lists",
+        "list_tracking_uri": "http://127.0.0.1:5000",
+        "challenger_dir": tmp_path / "challenger",
         "workers": 3,
     }
     assert set(values) == {f"CHURN_{name.upper()}" for name in Settings.model_fields}

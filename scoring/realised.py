@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.metrics import roc_auc_score
 
 ECE_BINS = 10
 
@@ -53,6 +52,9 @@ def expected_calibration_error(bins: list[dict[str, Any]]) -> float:
 
 def figures(graded: Graded, top10: int) -> dict[str, Any]:
     """Every realised figure of one set of customers (all, contacted, or uncontacted)."""
+    # Imported here: scikit-learn costs ~1 s to import, and the weekly command (same CLI) never needs an AUC.
+    from sklearn.metrics import roc_auc_score  # noqa: PLC0415
+
     y, p = graded.churned, graded.probability
     churners = int(y.sum())
     base = _share(y)

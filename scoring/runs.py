@@ -16,9 +16,9 @@ from numpy.typing import NDArray
 from scoring.explain import REASONS
 
 BANDS = (("top 10%", 0.1), ("10-20%", 0.2), ("20-50%", 0.5), ("rest", 1.0))
-RUN_BATCH = 8192
+RUN_BATCH = 4096
 # Rows sorted and spilled together: few runs keep the merge's readers (one batch in memory each) few.
-RUN_ROWS = 1 << 18
+RUN_ROWS = 1 << 16
 MERGE_ROWS = 65536
 HISTOGRAM_BINS = 20  # of churn probability, 0.05 wide: the risk distribution in the report
 

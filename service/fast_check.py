@@ -9,7 +9,7 @@ problem. What it accepts, the model accepts too, and a test holds it to that on 
   within the training range; null only where the profile allows it;
 - categories: one of the training categories, exactly;
 - every cross-field rule, vectorised.
-10,000 rows take ~15 ms here, against ~90 ms through the model.
+Measured: 31 ms for 10,000 valid rows on a busy 2-core machine, where the request model took ~90 ms.
 """
 
 from __future__ import annotations

@@ -90,6 +90,11 @@ class ServingDrift:
     def rows(self) -> int:
         return self._rows
 
+    @property
+    def held_bytes(self) -> int:
+        """Memory the window holds: fixed at start (plus the counts, a few hundred bytes, and < PENDING queued rows)."""
+        return int(self._window.nbytes + self._counts.nbytes)
+
     def _use(self, reference: Reference | None) -> _Bins | None:
         """Follow the serving model's reference (a new one empties the window); None: nothing to measure against.
         Under the lock."""
@@ -153,9 +158,10 @@ class ServingDrift:
         binned = binned[-self.size :]  # a batch longer than the window: only its last rows stay
         slots = (self._next + np.arange(len(binned))) % self.size
         full = len(self._counts)
-        evicted = max(0, self._rows + len(binned) - self.size)  # the oldest rows, in the slots written first
+        # The first size - rows slots written are empty; the rest hold the oldest rows, which leave.
+        evicted = max(0, self._rows + len(binned) - self.size)
         if evicted:
-            old = self._window[slots[:evicted]]
+            old = self._window[slots[len(binned) - evicted :]]
             self._counts -= np.bincount((old + bins.offsets).ravel(), minlength=full)
         self._window[slots] = binned
         self._counts += np.bincount((binned + bins.offsets).ravel(), minlength=full)

@@ -214,3 +214,26 @@ def test_a_broken_window_is_caught(
 ) -> None:
     broken = planted(monkeypatch, *SABOTAGES[sabotage])(profile, 500)
     assert window_failures(broken, served, rows, profile) != []
+
+
+def swap_failures(drift: ServingDrift, model: LoadedModel, rows: list[Row], profile: DataProfile) -> list[str]:
+    """A promoted model's reference (new edges) must start the window again: old bins mean nothing under it."""
+    assert model.reference is not None
+    validator = Validator(profile, build_customer_model(profile), len(rows))
+    drift.observe_columns(model.reference, validator.to_batch(rows[:300]).columns)
+    promoted = model.reference.model_copy(deep=True)  # equal values, another model's reference object
+    window = drift.counts(promoted)
+    assert window is not None
+    failures = [] if window[0] == 0 else [f"the window kept {window[0]} rows binned by the previous reference"]
+    drift.observe_rows(promoted, rows[:5])
+    if drift.psi(None) is not None or drift.rows != 0:
+        failures.append("a model without a reference still reports drift")
+    return failures
+
+
+def test_a_new_models_reference_starts_the_window_again(
+    monkeypatch: pytest.MonkeyPatch, served: LoadedModel, rows: list[Row], profile: DataProfile
+) -> None:
+    assert swap_failures(ServingDrift(profile, 500), served, rows, profile) == []
+    keeps = planted(monkeypatch, " or self._bins.reference is not reference:", ":")(profile, 500)
+    assert swap_failures(keeps, served, rows, profile) != []

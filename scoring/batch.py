@@ -7,7 +7,8 @@ refused if any row is invalid, with every bad row named as `customers[i].field` 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -29,6 +30,7 @@ class CsvBatch:
     probabilities: NDArray[np.float64]
     predictions: NDArray[np.int8]
     model_version: str
+    columns: dict[str, NDArray[Any]] = field(default_factory=dict)  # the validated rows, as Batch.columns
 
     def to_csv(self) -> bytes:
         table = pa.table(
@@ -86,4 +88,4 @@ def score_csv_batch(scorer: Scorer, body: bytes, max_batch: int) -> CsvBatch:
     probabilities = model.encoder.score(matrix)
     ids = pc.if_else(pc.equal(columns[ID], ""), pa.scalar(None, pa.string()), columns[ID]).to_pylist()
     predictions = (probabilities >= model.manifest.threshold).astype(np.int8)
-    return CsvBatch(ids, probabilities, predictions, model.version)
+    return CsvBatch(ids, probabilities, predictions, model.version, {**checked.numbers, **checked.codes})

@@ -27,6 +27,7 @@ from service.problems import install_problem_handlers
 from service.profile import load_profile
 from service.routes import build_router
 from service.schemas import build_request_models
+from service.serving_drift import ServingDrift
 from service.settings import Settings
 from service.shadow import Shadow
 from service.validation import Validator
@@ -66,6 +67,7 @@ def create_app(settings: Settings, *, store: ModelStore | None = None, metrics_d
         else None
     )
     offload = Offload(settings.data_profile, settings.max_batch)
+    drift = ServingDrift(profile, settings.drift_window, model_store, metrics.registry)  # each worker's own window
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -101,7 +103,7 @@ def create_app(settings: Settings, *, store: ModelStore | None = None, metrics_d
         if isinstance(route, Route) and route.path in contract:
             needs(Access.OPEN)(route.endpoint)
     validator = Validator(profile, models.customer, settings.max_batch)
-    dataplane = DataPlane(model_store, validator, metrics, offload, shadow)
+    dataplane = DataPlane(model_store, validator, metrics, offload, shadow, drift=drift)
     app.include_router(build_router(models, dataplane, metrics))
     archive = ListArchive(settings.list_archive, settings.list_tracking_uri)
     app.include_router(build_batch_router(BatchPlane(dataplane, settings.max_batch, archive, shadow)))

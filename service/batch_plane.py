@@ -89,10 +89,12 @@ class BatchPlane:
 
         def work() -> Answer:
             try:
-                batch = score_csv_batch(self.scorer(), body, self.max_batch)
+                scorer = self.scorer()
+                batch = score_csv_batch(scorer, body, self.max_batch)
             except InvalidInput as exc:
                 self.dataplane.count_invalid(exc)
                 raise
+            self.dataplane.observe_columns(scorer.model, batch.columns)
             self.dataplane.metrics.count_predictions(batch.model_version, batch.predictions.tolist())
             self._shadow_csv(body, batch)
             if as_csv:

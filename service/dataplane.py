@@ -25,6 +25,7 @@ from service.model_store import Health, LoadedModel, ModelStore
 from service.offload import Offload
 from service.profile import CategoricalFeature
 from service.schemas import Prediction
+from service.serving_drift import ServingDrift
 from service.shadow import Shadow
 from service.validation import Batch, Validator, metric_field
 
@@ -53,13 +54,14 @@ class Scored:
 class DataPlane:
     def __init__(
         self, store: ModelStore, validator: Validator, metrics: ServiceMetrics, offload: Offload | None = None,
-        shadow: Shadow | None = None,
+        shadow: Shadow | None = None, *, drift: ServingDrift | None = None,
     ) -> None:  # fmt: skip
         self.store = store
         self.validator = validator
         self.metrics = metrics
         self.offload = offload  # None: large bodies are validated in a thread (benchmarks, embedded use)
         self.shadow = shadow  # the challenger: scores what the champion answered, never answers itself
+        self.drift = drift  # the window of recent inputs behind churn_feature_drift_psi (None: not kept)
         features = validator.profile.features
         self._allowed = {n: s.allowed for n, s in features.items() if isinstance(s, CategoricalFeature)}
 
@@ -103,6 +105,8 @@ class DataPlane:
         threshold = model.manifest.threshold
         scored = Scored(model.version, probabilities, [int(p >= threshold) for p in probabilities])
         self.metrics.count_predictions(scored.model_version, scored.predictions)
+        if self.drift is not None:
+            self.drift.observe_rows(model.reference, customers)
         if self.shadow is not None:
             self.shadow.score(lambda m: m.encoder.predict_proba(customers), scored.probabilities, scored.predictions)
         return scored
@@ -119,9 +123,15 @@ class DataPlane:
         predictions = (probabilities >= model.manifest.threshold).astype(np.int64)
         scored = Scored(model.version, probabilities.tolist(), predictions.tolist())
         self.metrics.count_predictions(scored.model_version, scored.predictions)
+        self.observe_columns(model, batch.columns)
         if self.shadow is not None:
             self.shadow.score(lambda m: self._column_probabilities(m, batch), probabilities, scored.predictions)
         return scored
+
+    def observe_columns(self, model: LoadedModel, columns: Mapping[str, NDArray[Any]]) -> None:
+        """A scored batch's validated columns into the drift window (JSON batches here, CSV from the batch plane)."""
+        if self.drift is not None:
+            self.drift.observe_columns(model.reference, columns)
 
     async def predict(self, body: bytes, request_id: str) -> Prediction:
         rows = await self._validated(

@@ -42,11 +42,15 @@ class Reference(_Frozen):
         return self.model_dump_json(indent=2) + "\n"
 
 
-def numeric_counts(values: NDArray[np.float64], edges: Sequence[float]) -> NDArray[np.int64]:
-    """Counts per bin (value < edges[0], ..., value >= edges[-1]) and, last, of nulls (NaN).
+def numeric_bins(values: NDArray[np.float64], edges: Sequence[float]) -> NDArray[np.int64]:
+    """Each value's bin: 0 (value < edges[0]) ... len(edges) (value >= edges[-1]), and len(edges) + 1 for null.
 
-    The one binning rule: the reference is built with it and every week is measured with it."""
-    present = values[~np.isnan(values)]
-    bins = np.searchsorted(np.asarray(edges, dtype=np.float64), present, side="right")
-    counts = np.bincount(bins, minlength=len(edges) + 1).astype(np.int64)
-    return np.append(counts, np.int64(values.size - present.size))
+    The one binning rule: the reference is built with it, every week and the serving window are measured with it."""
+    bins = np.searchsorted(np.asarray(edges, dtype=np.float64), values, side="right").astype(np.int64)
+    bins[np.isnan(values)] = len(edges) + 1
+    return bins
+
+
+def numeric_counts(values: NDArray[np.float64], edges: Sequence[float]) -> NDArray[np.int64]:
+    """Counts per bin (value < edges[0], ..., value >= edges[-1]) and, last, of nulls (NaN): `numeric_bins`, counted."""
+    return np.bincount(numeric_bins(values, edges), minlength=len(edges) + 2).astype(np.int64)

@@ -89,6 +89,11 @@ class Settings(BaseSettings):
         description="uvicorn worker processes serving the one port; above 1, metrics are added up across "
         "workers (prometheus_client multiprocess mode) and a dead worker is replaced.",
     )
+    drift_window: int = Field(
+        default=10_000, ge=0, le=1_000_000,
+        description="Recent validated inputs each worker keeps (as reference bins) for churn_feature_drift_psi; "
+        "0 disables the window and the metric.",
+    )  # fmt: skip
     shutdown_grace_seconds: int = Field(
         default=20, gt=0, le=600, description="On SIGTERM: how long in-flight requests get to finish."
     )

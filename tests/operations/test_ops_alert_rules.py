@@ -33,6 +33,7 @@ REQUIRED_ALERTS = {
     "ChurnSyntheticPredictFailing",
     "ChurnChallengerNotReady",
     "ChurnShadowScoringFailing",
+    "ChurnInputDrift",
     "Watchdog",
 }
 WATCHDOG = "Watchdog"  # always fires, so it has no quiet case
@@ -89,6 +90,10 @@ SABOTAGES: dict[str, tuple[str, Callable[[dict[str, Any]], None]]] = {
     "challenger-inverted": ("ChurnChallengerNotReady", _replace("== 0", "== 1")),
     "challenger-pages-too-soon": ("ChurnChallengerNotReady", _replace("for: 15m", "for: 5m")),
     "shadow-errors-counting-not-loaded": ("ChurnShadowScoringFailing", _replace('{reason="scoring_failed"}', "")),
+    "drift-threshold-too-lax": ("ChurnInputDrift", _replace(">= 0.25", ">= 2.5")),
+    "drift-threshold-at-watch": ("ChurnInputDrift", _replace(">= 0.25", ">= 0.1")),
+    "drift-too-soon": ("ChurnInputDrift", _replace("for: 30m", "for: 5m")),
+    "drift-from-a-small-window": ("ChurnInputDrift", _replace(">= 1000", ">= 0")),
     "validation-metric-misspelt": (
         "ChurnValidationFailureSpike",
         _replace("churn_validation_failures_total", "churn_validation_failure_total"),

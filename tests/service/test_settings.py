@@ -55,6 +55,7 @@ def test_every_field_is_read_from_its_churn_variable(monkeypatch: pytest.MonkeyP
         "CHURN_LIST_TRACKING_URI": "http://127.0.0.1:5000",
         "CHURN_CHALLENGER_DIR": str(tmp_path / "challenger"),
         "CHURN_WORKERS": "3",
+        "CHURN_DRIFT_WINDOW": "500",
     }
     for name, value in values.items():
         monkeypatch.setenv(name, value)
@@ -82,6 +83,7 @@ def test_every_field_is_read_from_its_churn_variable(monkeypatch: pytest.MonkeyP
         "list_tracking_uri": "http://127.0.0.1:5000",
         "challenger_dir": tmp_path / "challenger",
         "workers": 3,
+        "drift_window": 500,
     }
     assert set(values) == {f"CHURN_{name.upper()}" for name in Settings.model_fields}
 

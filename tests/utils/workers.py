@@ -132,7 +132,10 @@ class _Held(threading.Thread):
 
     def run(self) -> None:
         try:
-            self.answer = fetch(self.port, "POST", "/predict/batch", {"customers": [customer()] * 2}, timeout=60)
+            # /predict scores on the worker's event loop: a held one stops that worker accepting, so the next
+            # connection reaches another worker (a held batch, scored in a thread, left the loop free and the
+            # kernel could hand every connection to the same worker).
+            self.answer = fetch(self.port, "POST", "/predict", customer(), timeout=60)
         except Exception as exc:  # the test asserts on it
             self.error = exc
 

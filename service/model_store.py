@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
 
 from service.encoding import FastEncoder, UnsupportedPipeline, plan_of
 from service.manifest import MANIFEST_FILE, MODEL_FILE, Manifest, read_manifest
@@ -23,6 +25,7 @@ from service.plan import EncoderPlan
 from service.reference import Reference
 
 log = logging.getLogger("churnguard.model")
+M = TypeVar("M", bound=BaseModel)
 
 
 class ModelLoadError(Exception):
@@ -174,26 +177,24 @@ def _hashed(directory: Path, name: str, sha256: str) -> bytes:
     return raw
 
 
-def _plan(directory: Path, manifest: Manifest) -> EncoderPlan | None:
-    """The hashed encoder plan, or None for a directory from before it existed."""
-    if manifest.encoder_file is None or manifest.encoder_sha256 is None:
+def _artefact(directory: Path, name: str | None, sha256: str | None, kind: type[M], what: str) -> M | None:
+    """A hashed file the manifest names beside the model, parsed as `kind`; None for a directory from before
+    the manifest named one."""
+    if name is None or sha256 is None:
         return None
-    raw = _hashed(directory, manifest.encoder_file, manifest.encoder_sha256)
+    raw = _hashed(directory, name, sha256)
     try:
-        return EncoderPlan.model_validate_json(raw)
+        return kind.model_validate_json(raw)
     except ValueError as exc:
-        raise ModelLoadError(f"{manifest.encoder_file} is not a valid encoder plan", str(exc)) from exc
+        raise ModelLoadError(f"{name} is not a valid {what}", str(exc)) from exc
+
+
+def _plan(directory: Path, manifest: Manifest) -> EncoderPlan | None:
+    return _artefact(directory, manifest.encoder_file, manifest.encoder_sha256, EncoderPlan, "encoder plan")
 
 
 def _reference(directory: Path, manifest: Manifest) -> Reference | None:
-    """The hashed reference distribution, or None for a directory from before it existed."""
-    if manifest.reference_file is None or manifest.reference_sha256 is None:
-        return None
-    raw = _hashed(directory, manifest.reference_file, manifest.reference_sha256)
-    try:
-        return Reference.model_validate_json(raw)
-    except ValueError as exc:
-        raise ModelLoadError(f"{manifest.reference_file} is not a valid reference", str(exc)) from exc
+    return _artefact(directory, manifest.reference_file, manifest.reference_sha256, Reference, "reference")
 
 
 class ModelStore:

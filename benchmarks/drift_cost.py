@@ -11,22 +11,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks.predict import BODY, percentile, timed
-from testkit.client import Client
+from benchmarks.predict import interleaved, percentile
 from testkit.service import launch
+from testkit.workers import scraped
 
 BOUND = 1.05
 WINDOW = 10_000
-
-
-def _sample(text: str, name: str) -> float:
-    found = re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)
-    return float(found[1]) if found else float("nan")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -35,26 +29,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
     with launch(drift_window=0) as plain, launch(drift_window=WINDOW) as watched:
-        without, with_window = [], []
-        with Client(plain.port) as a, Client(watched.port) as b:
-            for _ in range(200):  # warm-up: imports, caches, connections
-                timed(a, "POST", "/predict", BODY)
-                timed(b, "POST", "/predict", BODY)
-            for i in range(args.requests):
-                if i % 2:
-                    without.append(timed(a, "POST", "/predict", BODY))
-                    with_window.append(timed(b, "POST", "/predict", BODY))
-                else:
-                    with_window.append(timed(b, "POST", "/predict", BODY))
-                    without.append(timed(a, "POST", "/predict", BODY))
-            metrics = b.request("GET", "/metrics", None).body.decode()
+        without, with_window = interleaved(plain.port, watched.port, args.requests)
+        rows = scraped(watched.port, "churn_feature_drift_window_rows")
     figures = {
         "no_window_p50_ms": statistics.median(without) * 1000,
         "window_p50_ms": statistics.median(with_window) * 1000,
         "p50_ratio": statistics.median(with_window) / statistics.median(without),
         "no_window_p99_ms": percentile(without, 0.99) * 1000,
         "window_p99_ms": percentile(with_window, 0.99) * 1000,
-        "window_rows": _sample(metrics, "churn_feature_drift_window_rows"),
+        "window_rows": rows,
     }
     for name, value in figures.items():
         print(f"{name:20} {value:10.4f}")

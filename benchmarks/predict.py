@@ -44,6 +44,25 @@ def timed(client: Client, method: str, path: str, body: bytes | None) -> float:
     return elapsed
 
 
+def interleaved(port_a: int, port_b: int, requests: int) -> tuple[list[float], list[float]]:
+    """/predict latencies of two services, one keep-alive connection each, after a warm-up; pairs alternate
+    which goes first, so machine-speed drift and ordering effects hit both alike."""
+    first: list[float] = []
+    second: list[float] = []
+    with Client(port_a) as a, Client(port_b) as b:
+        for _ in range(200):  # warm-up: imports, caches, connections
+            timed(a, "POST", "/predict", BODY)
+            timed(b, "POST", "/predict", BODY)
+        for i in range(requests):
+            if i % 2:
+                first.append(timed(a, "POST", "/predict", BODY))
+                second.append(timed(b, "POST", "/predict", BODY))
+            else:
+                second.append(timed(b, "POST", "/predict", BODY))
+                first.append(timed(a, "POST", "/predict", BODY))
+    return first, second
+
+
 def sequential(port: int, requests: int) -> tuple[list[float], list[float]]:
     """Interleave /predict and /health/live on one keep-alive connection; returns both latency lists."""
     with Client(port) as client:

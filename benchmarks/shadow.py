@@ -2,8 +2,9 @@
 
 Two real uvicorn services on 127.0.0.1 over the committed model: one alone, one with CHURN_CHALLENGER_DIR
 naming a real variant (the logreg_c01 config, trained here). Requests alternate between them on one
-keep-alive connection each, so machine-speed drift hits both alike. Prints both p50 and p99, their ratio
-(the issue's bound: p50 at most 1.3x), and what the shadow measured on the way (from its /metrics).
+keep-alive connection each, the order swapped every pair, so machine-speed drift hits both alike. Prints
+both p50 and p99, their ratio (the issue's bound: p50 at most 1.3x), and what the shadow measured on the
+way (from its /metrics).
 Exit 1 when the p50 ratio is over the bound.
 """
 
@@ -11,19 +12,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import statistics
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks.predict import BODY, percentile, timed
+from benchmarks.predict import interleaved, percentile
 from experiments.config import load_config
 from experiments.model_dir import export_model_dir
 from experiments.train import train
-from testkit.client import Client
 from testkit.paths import PROFILE_PATH, ROOT
 from testkit.service import launch
+from testkit.workers import scraped
 
 BOUND = 1.3
 
@@ -35,11 +35,6 @@ def challenger(directory: Path) -> Path:
     return directory
 
 
-def _sample(text: str, name: str) -> float:
-    found = re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)
-    return float(found[1]) if found else float("nan")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.shadow", description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=1500, help="interleaved pairs")
@@ -48,16 +43,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="churn-shadow-bench-") as scratch:
         shadow_dir = challenger(Path(scratch) / "challenger")
         with launch() as plain, launch(challenger_dir=shadow_dir) as shadowed:
-            alone, watched = [], []
-            with Client(plain.port) as a, Client(shadowed.port) as b:
-                for _ in range(200):  # warm-up: imports, caches, connections
-                    timed(a, "POST", "/predict", BODY)
-                    timed(b, "POST", "/predict", BODY)
-                for _ in range(args.requests):
-                    alone.append(timed(a, "POST", "/predict", BODY))
-                    watched.append(timed(b, "POST", "/predict", BODY))
-                metrics = b.request("GET", "/metrics", None).body.decode()
-    rows = _sample(metrics, "churn_shadow_rows_total")
+            alone, watched = interleaved(plain.port, shadowed.port, args.requests)
+            rows = scraped(shadowed.port, "churn_shadow_rows_total")
+            disagreements = scraped(shadowed.port, "churn_shadow_disagreements_total")
+            abs_delta = scraped(shadowed.port, "churn_shadow_abs_delta_sum")
     figures = {
         "alone_p50_ms": statistics.median(alone) * 1000,
         "shadow_p50_ms": statistics.median(watched) * 1000,
@@ -65,8 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "alone_p99_ms": percentile(alone, 0.99) * 1000,
         "shadow_p99_ms": percentile(watched, 0.99) * 1000,
         "shadow_rows": rows,
-        "shadow_disagreement_rate": _sample(metrics, "churn_shadow_disagreements_total") / rows,
-        "shadow_mean_abs_delta": _sample(metrics, "churn_shadow_abs_delta_sum") / rows,
+        "shadow_disagreement_rate": disagreements / rows,
+        "shadow_mean_abs_delta": abs_delta / rows,
     }
     for name, value in figures.items():
         print(f"{name:28} {value:10.4f}")

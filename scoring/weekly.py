@@ -55,7 +55,7 @@ class Scorer:
         )
 
     def score(self, chunk: Chunk) -> tuple[pa.Table, list[tuple[int, str | None, list[FieldError]]], Any]:
-        """(scored rows, sorted by rank; rejected rows; the validator's verdicts)."""
+        """(scored rows, in input order: `Runs` sorts them; rejected rows; the validator's verdicts)."""
         checked = self.validator.check(chunk.columns)
         ids = chunk.columns[ID]
         blank = np.asarray(pc.equal(ids, ""), dtype=bool) & checked.valid
@@ -78,9 +78,8 @@ class Scorer:
                 **self.explainer.reasons(matrix, numbers | codes),
             }
         )
-        order = np.argsort(-probabilities, kind="stable")
         checked.valid = valid
-        return table.take(pa.array(order)), sorted(rejected, key=lambda r: r[0]), checked
+        return table, sorted(rejected, key=lambda r: r[0]), checked
 
 
 def _duplicate(first: int) -> FieldError:

@@ -16,6 +16,9 @@ from service.profile import CategoricalFeature, DataProfile
 from service.reference import Reference, numeric_counts
 
 WATCH, ACT = 0.1, 0.25
+# The counts of an accumulator as plain JSON (they cross from a Spark executor to the driver): "rows", and per
+# feature "counts", "at_bounds" (numeric only) and "beyond".
+DriftState = dict[str, Any]
 EPSILON = 1e-4  # share floor: an empty bin on either side would make PSI infinite
 
 
@@ -58,6 +61,24 @@ class DriftAccumulator:
     def add_beyond(self, field: str, count: int) -> None:
         """Rejected cells beyond the profile's bounds (they are not scored, but they are drift too)."""
         self.beyond[field] += count
+
+    def state(self) -> DriftState:
+        return {
+            "rows": self.rows,
+            "counts": {name: counts.tolist() for name, counts in self.counts.items()},
+            "at_bounds": dict(self.at_bounds),
+            "beyond": dict(self.beyond),
+        }
+
+    def add_state(self, state: DriftState) -> None:
+        """Another accumulator's counts (of other rows), e.g. one chunk's or one Spark partition's."""
+        self.rows += state["rows"]
+        for name, counts in state["counts"].items():
+            self.counts[name] += np.asarray(counts, dtype=np.int64)
+        for name, count in state["at_bounds"].items():
+            self.at_bounds[name] += count
+        for name, count in state["beyond"].items():
+            self.beyond[name] += count
 
     def result(self, rejected_rows: int) -> dict[str, Any]:
         features: dict[str, Any] = {}

@@ -1,9 +1,11 @@
 """The weekly list: validate, score, explain and rank an export of any size, chunk by chunk.
 
-Memory is bounded by the chunk, not the file: each chunk's scored rows are sorted and spilled to a
-temporary Arrow file (a "run"); only the probabilities and run numbers of all rows stay in memory, and the
-final list is a k-way merge of the runs, read back sequentially. Ranking is exact: probability from highest
-to lowest, ties in input order.
+Two halves, shared by both engines (this machine's threads, `run_weekly`; a Spark cluster's partitions,
+`scoring.spark`): `score_chunk` turns a chunk of the export into its scored rows, its rejected rows and its
+drift counts; an `Assembly` takes those, in input order, and writes the list, the rejected rows and the
+summary. Memory is bounded by the chunk, not the file: scored rows are sorted and spilled to temporary Arrow
+files ("runs") and the list is their exact k-way merge. Ranking is exact: probability from highest to
+lowest, ties in input order.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from experiments.columns import ID
-from scoring.drift import NOT_AVAILABLE, DriftAccumulator
+from scoring.drift import NOT_AVAILABLE, DriftAccumulator, DriftState
 from scoring.explain import REASONS, Explainer
 from scoring.header import Header, UnusableInput
 from scoring.parallel import WORKERS, in_order
@@ -121,83 +123,143 @@ class RejectedWriter:
         self.handle.close()
 
 
+@dataclass(frozen=True)
+class Scored:
+    """One chunk, scored: the unit both engines hand to the `Assembly`."""
+
+    table: pa.Table  # scored rows, input order
+    rejected: list[Rejected]  # by line
+    read: int  # rows read (scored + rejected, malformed lines included)
+    drift: DriftState | None  # the chunk's drift counts; None when the model has no reference
+
+
+def score_chunk(scorer: Scorer, chunk: Chunk) -> Scored:
+    table, rejected, checked = scorer.score(chunk)
+    drift = None
+    if scorer.model.reference is not None:
+        counts = DriftAccumulator(scorer.profile, scorer.model.reference)
+        valid = checked.valid
+        counts.add({n: v[valid] for n, v in checked.numbers.items()}, {n: c[valid] for n, c in checked.codes.items()})
+        for name, kinds in checked.kinds.items():
+            if name in counts.beyond:
+                counts.add_beyond(name, int(np.count_nonzero((kinds == BELOW) | (kinds == ABOVE))))
+        drift = counts.state()
+    return Scored(table, rejected, len(chunk.lines) + len(chunk.malformed), drift)
+
+
+@dataclass(frozen=True)
+class Source:
+    """What the summary says of the input."""
+
+    name: str
+    sha256: str | None  # None: not readable from this machine (a lake path read by Spark only)
+    format: str  # "csv" or "parquet"
+    extra_columns: tuple[str, ...]
+    engine: str = "local"
+
+
+class Assembly:
+    """The list being made: rejected rows written as they come, scored rows spilled as sorted runs, drift and
+    reason counts summed. Add in input order (ties keep it); `finish` writes the list and the summary."""
+
+    def __init__(self, out_dir: Path, scorer: Scorer) -> None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self.out_dir = out_dir
+        self.scorer = scorer
+        reference = scorer.model.reference
+        self.drift = DriftAccumulator(scorer.profile, reference) if reference is not None else None
+        self.reasons: Counter[str] = Counter()
+        self.read = 0
+        self.rejected = RejectedWriter(out_dir / REJECTED)
+        self.spill = Path(tempfile.mkdtemp(prefix=".runs-", dir=out_dir))
+        self.runs = Runs(self.spill)
+
+    def __enter__(self) -> Assembly:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.rejected.close()
+        shutil.rmtree(self.spill, ignore_errors=True)
+
+    def add(self, scored: Scored) -> None:
+        self.add_rejected(scored.rejected)
+        self.add_scored(scored.table)
+        self.add_counts(scored.read, scored.drift)
+
+    def add_rejected(self, rows: list[Rejected]) -> None:
+        self.rejected.write(rows)
+
+    def add_scored(self, table: pa.Table) -> None:
+        if table.num_rows:
+            self.runs.add(table)
+        for k in range(1, REASONS + 1):
+            if f"reason_{k}" in table.column_names:
+                counted = pc.value_counts(table.column(f"reason_{k}").drop_null())
+                values, counts = counted.field("values").to_pylist(), counted.field("counts").to_pylist()
+                self.reasons.update(dict(zip(values, counts, strict=True)))
+
+    def add_counts(self, read: int, drift: DriftState | None) -> None:
+        self.read += read
+        if self.drift is not None and drift is not None:
+            self.drift.add_state(drift)
+
+    def finish(self, source: Source, selection: Selection, max_rejected_share: float, started: float) -> Outcome:
+        """Raises UnusableInput when nothing was read."""
+        if self.read == 0:
+            raise UnusableInput(f"{source.name}: the header is there but there are no rows")
+        self.runs.flush()
+        later = duplicates(self.runs)
+        self.rejected.write([(line, who, [_duplicate(first)]) for line, (first, who) in sorted(later.items())])
+        merged = merge(self.runs, set(later), self.out_dir / AT_RISK, selection)
+        self.rejected.close()
+        read, rejected = self.read, self.rejected.rows
+        share = rejected / read
+        status = OK if share <= max_rejected_share else OVER_LIMIT
+        manifest = self.scorer.model.manifest
+        explainer = self.scorer.explainer
+        summary: dict[str, Any] = {
+            "input": {"name": source.name, "sha256": source.sha256, "format": source.format,
+                      "extra_columns": list(source.extra_columns)},
+            "engine": source.engine,
+            "rows": {"read": read, "scored": read - rejected, "rejected": rejected, "duplicates": len(later),
+                     "listed": merged.listed},
+            "rejected_share": round(share, 6),
+            "max_rejected_share": max_rejected_share,
+            "rejected_fields": dict(self.rejected.fields.most_common()),
+            "selection": {"top": selection.top, "min_probability": selection.min_probability},
+            "model": {"version": manifest.version, "estimator": manifest.estimator,
+                      "model_sha256": manifest.model_sha256, "profile_sha256": manifest.profile_sha256,
+                      "data_sha256": manifest.data_sha256, "reference_sha256": manifest.reference_sha256,
+                      "encoder_sha256": manifest.encoder_sha256,
+                      "mlflow_run_id": manifest.mlflow_run_id},
+            "threshold": manifest.threshold,
+            "bands": merged.bands,
+            "risk_histogram": {"bin_width": 1 / len(merged.histogram), "counts": merged.histogram},
+            "reasons": {"available": explainer.available, "why_not": explainer.why_not,
+                        "most_common": dict(self.reasons.most_common(10))},
+            "drift": self.drift.result(rejected) if self.drift is not None else NOT_AVAILABLE,
+            "wall_seconds": round(time.perf_counter() - started, 3),
+            "exit_status": status,
+        }  # fmt: skip
+        (self.out_dir / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        return Outcome(summary, status)
+
+
 def run_weekly(
     input_path: Path, out_dir: Path, scorer: Scorer, *, selection: Selection | None = None,
     max_rejected_share: float = 0.01, chunk_bytes: int = CHUNK_BYTES,
 ) -> Outcome:  # fmt: skip
-    """Write at_risk.csv, rejected.csv and summary.json into `out_dir`. Raises UnusableInput (exit 2)."""
+    """Write at_risk.csv, rejected.csv and summary.json into `out_dir`, on this machine's cores. Raises
+    UnusableInput (exit 2)."""
     started = time.perf_counter()
-    selection = selection or Selection()
     reader = ExportReader(input_path, chunk_bytes)
     header = Header.resolve(reader.names, tuple(scorer.profile.features))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model = scorer.model
-    drift = DriftAccumulator(scorer.profile, model.reference) if model.reference is not None else None
-    reasons: Counter[str] = Counter()
-    read = 0
-    rejected = RejectedWriter(out_dir / REJECTED)
-    spill = Path(tempfile.mkdtemp(prefix=".runs-", dir=out_dir))
-    try:
-        runs = Runs(spill)
+    with Assembly(out_dir, scorer) as assembly:
         # The reader parses on this thread while WORKERS threads score the chunks already read (pyarrow and
         # numpy release the GIL in their kernels): both cores stay busy, results are taken in input order.
         with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="score") as pool:
-            for chunk, (table, bad, checked) in in_order(
-                pool, scorer.score, reader.chunks(header.source, scorer.categorical), WORKERS + 1
-            ):
-                read += len(chunk.lines) + len(chunk.malformed)
-                rejected.write(bad)
-                if table.num_rows:
-                    runs.add(table)
-                if drift is not None:
-                    valid = checked.valid
-                    drift.add(
-                        {n: v[valid] for n, v in checked.numbers.items()},
-                        {n: c[valid] for n, c in checked.codes.items()},
-                    )
-                    for name, kinds in checked.kinds.items():
-                        if name in drift.beyond:
-                            drift.add_beyond(name, int(np.count_nonzero((kinds == BELOW) | (kinds == ABOVE))))
-                for k in range(1, REASONS + 1):
-                    if f"reason_{k}" in table.column_names:
-                        counted = pc.value_counts(table.column(f"reason_{k}").drop_null())
-                        values, counts = counted.field("values").to_pylist(), counted.field("counts").to_pylist()
-                        reasons.update(dict(zip(values, counts, strict=True)))
-            if read == 0:
-                raise UnusableInput(f"{input_path}: the header is there but there are no rows")
-            runs.flush()
-            later = duplicates(runs)
-            rejected.write([(line, customer, [_duplicate(first)]) for line, (first, customer) in sorted(later.items())])
-            merged = merge(runs, set(later), out_dir / AT_RISK, selection)
-    finally:
-        rejected.close()
-        shutil.rmtree(spill, ignore_errors=True)
-    scored = read - rejected.rows
-    share = rejected.rows / read
-    status = OK if share <= max_rejected_share else OVER_LIMIT
-    manifest = model.manifest
-    summary: dict[str, Any] = {
-        "input": {"name": input_path.name, "sha256": reader.sha256, "format": reader.format,
-                  "extra_columns": list(header.extra)},
-        "rows": {"read": read, "scored": scored, "rejected": rejected.rows, "duplicates": len(later),
-                 "listed": merged.listed},
-        "rejected_share": round(share, 6),
-        "max_rejected_share": max_rejected_share,
-        "rejected_fields": dict(rejected.fields.most_common()),
-        "selection": {"top": selection.top, "min_probability": selection.min_probability},
-        "model": {"version": manifest.version, "estimator": manifest.estimator,
-                  "model_sha256": manifest.model_sha256, "profile_sha256": manifest.profile_sha256,
-                  "data_sha256": manifest.data_sha256, "reference_sha256": manifest.reference_sha256,
-                  "encoder_sha256": manifest.encoder_sha256,
-                  "mlflow_run_id": manifest.mlflow_run_id},
-        "threshold": manifest.threshold,
-        "bands": merged.bands,
-        "risk_histogram": {"bin_width": 1 / len(merged.histogram), "counts": merged.histogram},
-        "reasons": {"available": scorer.explainer.available, "why_not": scorer.explainer.why_not,
-                    "most_common": dict(reasons.most_common(10))},
-        "drift": drift.result(rejected.rows) if drift is not None else NOT_AVAILABLE,
-        "wall_seconds": round(time.perf_counter() - started, 3),
-        "exit_status": status,
-    }  # fmt: skip
-    (out_dir / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    return Outcome(summary, status)
+            chunks = reader.chunks(header.source, scorer.categorical)
+            for _, scored in in_order(pool, lambda chunk: score_chunk(scorer, chunk), chunks, WORKERS + 1):
+                assembly.add(scored)
+        source = Source(input_path.name, reader.sha256, reader.format, header.extra)
+        return assembly.finish(source, selection or Selection(), max_rejected_share, started)

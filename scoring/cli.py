@@ -8,9 +8,10 @@ measures the archived lists against what the customers did."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from scoring.archive import ArchiveError, archive_root, parse_week
@@ -20,7 +21,7 @@ from scoring.outcomes_cli import add_outcomes, run_outcomes
 from scoring.runs import Selection
 from scoring.table import render_table
 from scoring.tracking import configured_uri
-from scoring.weekly import UNUSABLE, Scorer
+from scoring.weekly import UNUSABLE, Engine, Scorer, run_weekly
 from service.model_store import LoadedModel, ModelLoadError, load_model_dir
 from service.profile import ProfileError, load_profile
 from service.schemas import build_customer_model
@@ -60,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m scoring", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     weekly = commands.add_parser("weekly", help="rank an export (CSV or Parquet) into the list to phone")
-    weekly.add_argument("input", type=Path, help="the customer export, CSV or Parquet")
+    weekly.add_argument("input", help="the customer export, CSV or Parquet (with --engine spark: any path Spark reads)")
     weekly.add_argument("--out", type=Path, required=True, help="directory for at_risk.csv, rejected.csv, ...")
     size = weekly.add_mutually_exclusive_group()
     size.add_argument("--top", type=_positive, help="list only the N most at risk")
@@ -74,6 +75,19 @@ def build_parser() -> argparse.ArgumentParser:
     weekly.add_argument("--tracking-uri", help="also log the list to MLflow (default $MLFLOW_TRACKING_URI; unset: not)")
     weekly.add_argument(
         "--challenger-dir", type=Path, help="a second model directory scored in shadow (default $CHURN_CHALLENGER_DIR)"
+    )
+    engine = weekly.add_argument_group("engine")
+    engine.add_argument(
+        "--engine",
+        choices=("local", "spark"),
+        default="local",
+        help="local: this machine's cores (default); spark: partitions of a Spark cluster",
+    )
+    engine.add_argument("--master", default="local[*]", help="the Spark master URL (default local[*])")
+    engine.add_argument(
+        "--staging",
+        type=Path,
+        help="Spark: where partitions' answers are staged for the driver (default: inside --out)",
     )
     add_outcomes(commands)
     return parser
@@ -92,6 +106,20 @@ def _challenger(
         return None, f"the challenger could not be loaded: {exc.reason}"
 
 
+@contextlib.contextmanager
+def _engine(args: argparse.Namespace) -> Iterator[Engine]:
+    if args.engine == "local":
+        yield run_weekly
+        return
+    from scoring.spark import SparkUnavailable, spark_engine  # noqa: PLC0415 - pyspark only when asked for
+
+    try:
+        with spark_engine(args.master, args.staging) as engine:
+            yield engine
+    except SparkUnavailable as exc:
+        raise UnusableInput(str(exc)) from exc
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "outcomes":
@@ -106,13 +134,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     scorer = Scorer(validator, model)
     challenger_dir = args.challenger_dir or (Path(d) if (d := os.environ.get(CHALLENGER_ENV)) else None)
     shadow, why_not = _challenger(challenger_dir, profile_sha256, tuple(profile.features))
-    job = ListJob(
-        args.input, args.out, archive_root(args.archive), "command",
-        selection=Selection(args.top, args.min_probability), max_rejected_share=args.max_rejected_share,
-        week=args.week, tracking_uri=configured_uri(args.tracking_uri),
-    )  # fmt: skip
     try:
-        listed = make_list(job, scorer, Scorer(validator, shadow) if shadow is not None else None, why_not)
+        with _engine(args) as engine:
+            job = ListJob(
+                args.input, args.out, archive_root(args.archive),
+                "command", selection=Selection(args.top, args.min_probability),
+                max_rejected_share=args.max_rejected_share, week=args.week,
+                tracking_uri=configured_uri(args.tracking_uri), engine=engine,
+            )  # fmt: skip
+            listed = make_list(job, scorer, Scorer(validator, shadow) if shadow is not None else None, why_not)
     except (UnusableInput, ArchiveError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return UNUSABLE

@@ -20,7 +20,7 @@ from scoring.archive import CHALLENGER, CHAMPION, Archived, archive_list, iso_we
 from scoring.cut import cut_list
 from scoring.runs import Selection
 from scoring.shadow import compare_lists
-from scoring.weekly import AT_RISK, SUMMARY, Outcome, Scorer, run_weekly
+from scoring.weekly import AT_RISK, SUMMARY, Engine, Outcome, Scorer, run_weekly
 
 log = logging.getLogger("churnguard.lists")
 FULL = ".full_at_risk.csv"
@@ -29,7 +29,7 @@ CHALLENGER_DIR = "challenger"
 
 @dataclass(frozen=True)
 class ListJob:
-    input_path: Path
+    input_path: Path | str  # a str for what only the engine can read (a Spark URL)
     out_dir: Path
     archive: Path
     source: str  # "command" or "http"
@@ -37,6 +37,7 @@ class ListJob:
     max_rejected_share: float = 0.01
     week: str | None = None  # default: the ISO week of today's date (UTC)
     tracking_uri: str | None = None  # None: the list is archived in the directory only
+    engine: Engine = run_weekly  # or a `scoring.spark.SparkEngine`
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def _shadow(
         return {"available": False, "reason": why_not}, None
     directory = job.out_dir / CHALLENGER_DIR
     try:
-        outcome = run_weekly(job.input_path, directory, challenger, max_rejected_share=job.max_rejected_share)
+        outcome = job.engine(job.input_path, directory, challenger, max_rejected_share=job.max_rejected_share)
         full, summary = _cut(outcome, directory, job.selection)
         comparison = compare_lists(champion_full, full, listed)
     except Exception as exc:  # the challenger's failure is reported, never the champion's
@@ -90,7 +91,7 @@ def make_list(
     """Raises UnusableInput (exit 2) as `run_weekly` does; the archive and MLflow come after the list.
     `why_not`: the summary's reason when there is no challenger to compare."""
     week = job.week or iso_week(datetime.now(UTC).date())
-    outcome = run_weekly(job.input_path, job.out_dir, champion, max_rejected_share=job.max_rejected_share)
+    outcome = job.engine(job.input_path, job.out_dir, champion, max_rejected_share=job.max_rejected_share)
     full, summary = _cut(outcome, job.out_dir, job.selection)
     shadow, shadowed = _shadow(job, challenger, full, summary["rows"]["listed"], why_not)
     summary = {**summary, "week": week, "shadow": shadow}

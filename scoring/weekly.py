@@ -19,7 +19,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -245,13 +245,22 @@ class Assembly:
         return Outcome(summary, status)
 
 
+class Engine(Protocol):
+    """What makes the full ranking of an export: `run_weekly` on this machine, `scoring.spark.SparkEngine`."""
+
+    def __call__(
+        self, input_path: Path | str, out_dir: Path, scorer: Scorer, *, max_rejected_share: float = 0.01
+    ) -> Outcome: ...
+
+
 def run_weekly(
-    input_path: Path, out_dir: Path, scorer: Scorer, *, selection: Selection | None = None,
+    input_path: Path | str, out_dir: Path, scorer: Scorer, *, selection: Selection | None = None,
     max_rejected_share: float = 0.01, chunk_bytes: int = CHUNK_BYTES,
 ) -> Outcome:  # fmt: skip
     """Write at_risk.csv, rejected.csv and summary.json into `out_dir`, on this machine's cores. Raises
     UnusableInput (exit 2)."""
     started = time.perf_counter()
+    input_path = Path(input_path)
     reader = ExportReader(input_path, chunk_bytes)
     header = Header.resolve(reader.names, tuple(scorer.profile.features))
     with Assembly(out_dir, scorer) as assembly:

@@ -29,6 +29,31 @@ def data_rows() -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+def planted_export(tmp_path: Path) -> tuple[Path, dict[int, str]]:
+    """The data set plus planted bad rows; answers the path and, per bad line, the field at fault."""
+    rows = data_rows()
+    header = list(rows[0])
+    planted: dict[int, str] = {}
+    lines = [",".join(header)] + [",".join(row.values()) for row in rows]
+
+    def plant(line: str, field: str) -> None:
+        lines.append(line)
+        planted[len(lines)] = field  # 1-based line number of what was just appended
+
+    base = dict(rows[1])
+    plant(",".join({**base, "customerID": "P-1", "tenure": "99"}.values()), "tenure")
+    plant(",".join({**base, "customerID": "P-2", "Contract": "Weekly"}.values()), "contract")
+    plant(",".join({**base, "customerID": "P-3", "InternetService": "No"}.values()), "online_security")
+    plant("P-4,too,few", "row")
+    plant("", "gender")  # a blank line is a row of blanks: rejected, never skipped
+    plant(",".join({**base, "customerID": rows[0]["customerID"]}.values()), "customer_id")  # duplicate
+    plant(",".join({**base, "customerID": ""}.values()), "customer_id")
+    lines.append(",".join({**base, "customerID": "P-8"}.values()))  # a good row after the bad ones
+    path = tmp_path / "planted.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path, planted
+
+
 def write_csv(path: Path, rows: list[dict[str, str]], header: list[str] | None = None, snake: bool = False) -> Path:
     names = header or list(rows[0])
     buffer = io.StringIO()

@@ -22,7 +22,7 @@ from scoring.validate import json_value
 from scoring.weekly import Scorer
 from service.profile import CategoricalFeature
 from testkit.paths import PROFILE_PATH, ROOT
-from tests.scoring.kit import DATA, data_rows, weekly, write_csv, write_parquet
+from tests.scoring.kit import DATA, data_rows, planted_export, weekly, write_csv, write_parquet
 
 SNAKE = dict(COLUMNS)
 
@@ -32,33 +32,8 @@ def _read(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def _planted(tmp_path: Path) -> tuple[Path, dict[int, str]]:
-    """The data set plus planted bad rows; answers the path and, per bad line, the field at fault."""
-    rows = data_rows()
-    header = list(rows[0])
-    planted: dict[int, str] = {}
-    lines = [",".join(header)] + [",".join(row.values()) for row in rows]
-
-    def plant(line: str, field: str) -> None:
-        lines.append(line)
-        planted[len(lines)] = field  # 1-based line number of what was just appended
-
-    base = dict(rows[1])
-    plant(",".join({**base, "customerID": "P-1", "tenure": "99"}.values()), "tenure")
-    plant(",".join({**base, "customerID": "P-2", "Contract": "Weekly"}.values()), "contract")
-    plant(",".join({**base, "customerID": "P-3", "InternetService": "No"}.values()), "online_security")
-    plant("P-4,too,few", "row")
-    plant("", "gender")  # a blank line is a row of blanks: rejected, never skipped
-    plant(",".join({**base, "customerID": rows[0]["customerID"]}.values()), "customer_id")  # duplicate
-    plant(",".join({**base, "customerID": ""}.values()), "customer_id")
-    lines.append(",".join({**base, "customerID": "P-8"}.values()))  # a good row after the bad ones
-    path = tmp_path / "planted.csv"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path, planted
-
-
 def test_rows_read_are_scored_plus_rejected_and_every_rejection_is_named(scorer: Scorer, tmp_path: Path) -> None:
-    source, planted = _planted(tmp_path)
+    source, planted = planted_export(tmp_path)
     outcome = weekly(scorer, source, tmp_path / "out", max_rejected_share=0.5)
     data_lines = len(source.read_text(encoding="utf-8").splitlines()) - 1
     rows = outcome.summary["rows"]
@@ -86,7 +61,7 @@ def test_rows_read_are_scored_plus_rejected_and_every_rejection_is_named(scorer:
 def test_the_ranking_is_exact_whatever_the_chunk_size(
     scorer: Scorer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    source, _ = _planted(tmp_path)
+    source, _ = planted_export(tmp_path)
     weekly(scorer, source, tmp_path / "one", max_rejected_share=1.0)
     weekly(scorer, source, tmp_path / "many", max_rejected_share=1.0, chunk_bytes=40_000)  # ~25 chunks
     monkeypatch.setattr(runs, "RUN_ROWS", 1000)  # 8 sorted runs merged, as a week of millions is
@@ -219,7 +194,7 @@ def test_an_unusable_input_is_refused_with_one_line(scorer: Scorer, tmp_path: Pa
 def test_exit_statuses_without_a_traceback(
     tmp_path: Path, trained_model_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    source, _ = _planted(tmp_path)
+    source, _ = planted_export(tmp_path)
     common = ["--model-dir", str(trained_model_dir), "--profile", str(PROFILE_PATH), "--no-report"]
     assert main(["weekly", str(DATA), "--out", str(tmp_path / "ok"), *common]) == 0
     assert main(["weekly", str(source), "--out", str(tmp_path / "over"), "--max-rejected-share", "0", *common]) == 3
@@ -241,7 +216,7 @@ def test_exit_statuses_without_a_traceback(
 def test_duplicates_are_exact_even_when_every_hash_collides(
     scorer: Scorer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    source, _ = _planted(tmp_path)
+    source, _ = planted_export(tmp_path)
     honest = weekly(scorer, source, tmp_path / "honest", max_rejected_share=1.0)
     monkeypatch.setattr(runs, "id_hashes", lambda ids: np.zeros(len(ids), dtype=np.uint64))
     colliding = weekly(scorer, source, tmp_path / "colliding", max_rejected_share=1.0)

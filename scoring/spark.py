@@ -4,7 +4,7 @@ Spark does the per-row work where the data lives; nothing of it is re-implemente
 - each partition's rows are cut into chunks and handed to the same `score_chunk` as the local engine (the
   same validator, scorer, explainer and drift counts), through `mapInArrow`;
 - a chunk's scored rows, rejected rows (with their messages) and counts come back as one tagged Arrow table,
-  written by Spark's own committed writer to a staging directory, one folder per input block;
+  written by Spark's own committed writer to a staging directory;
 - the driver reads the blocks back in input order into the same `Assembly` that writes the local engine's
   list, duplicates, bands and summary: the outputs are the local engine's, row for row.
 
@@ -269,11 +269,20 @@ class SparkEngine:
         work = Path(tempfile.mkdtemp(prefix=".spark-", dir=self.staging or out_dir)).resolve()
         try:
             frame, job, extra = self._prepare(location, scorer, work)
+            counted = time.perf_counter()
+            self._partitions(frame, job, work / "answers")
+            scored = time.perf_counter()
             with Assembly(out_dir, scorer) as assembly:
-                self._score(frame, job, work / "answers", assembly)
+                self._collect(work / "answers", assembly)
+                # Where the time went: Spark's two passes (they scale with executors) and the driver's read of the
+                # staged answers (it does not); the rest of the list's wall time is the merge, as on one machine.
+                seconds = {"count_blocks": counted - started, "partitions": scored - counted,
+                           "staged_read": time.perf_counter() - scored}  # fmt: skip
+                engine = {"name": "spark", "master": self.spark.sparkContext.master,
+                          "seconds": {k: round(v, 3) for k, v in seconds.items()}}  # fmt: skip
                 local = Path(location)
                 source = Source(location.rstrip("/").rsplit("/", 1)[-1], sha256_of(local) if local.is_file() else None,
-                                "csv" if job.csv else "parquet", extra, engine="spark")  # fmt: skip
+                                "csv" if job.csv else "parquet", extra, engine)  # fmt: skip
                 return assembly.finish(source, selection or Selection(), max_rejected_share, started)
         except (PySparkException, Py4JJavaError) as exc:
             raise UnusableInput(f"{location}: Spark could not read or score it ({_first_line(exc)})") from exc
@@ -324,28 +333,35 @@ class SparkEngine:
         spark.sparkContext.addPyFile(str(_code_zip(work)))
         return frame, job, header.extra
 
-    def _score(self, frame: DataFrame, job: _Job, answers: Path, assembly: Assembly) -> None:
+    def _partitions(self, frame: DataFrame, job: _Job, answers: Path) -> None:
+        """Score every partition; Spark's committed writer stages the answers, one file per task."""
         from pyspark.sql.pandas.types import from_arrow_schema  # noqa: PLC0415
         from pyspark.sql.types import StructType  # noqa: PLC0415
 
         schema: StructType = from_arrow_schema(ANSWER)
         with _arrow_only():
             scored = frame.mapInArrow(_partition(job), schema)
-        scored.write.partitionBy(BLOCK).parquet(answers.as_uri())
+        # Not `partitionBy(BLOCK)`: it sorts every task's rows first (measured: 9.5 s against 3.8 s at 1M rows).
+        scored.write.parquet(answers.as_uri())
+
+    def _collect(self, answers: Path, assembly: Assembly) -> None:
         # The local engine's scored table has no reason columns when the estimator cannot be explained.
         explained = assembly.scorer.explainer.available
         kept = [c for c in SCORED_COLUMNS if explained or not c.startswith("reason_")]
-        blocks = sorted(answers.glob(f"{BLOCK}=*"), key=lambda p: int(p.name.split("=", 1)[1]))
-        for block in blocks:  # input order; one block's answer in memory at a time (bounded by the split)
-            table = pa.concat_tables(pq.read_table(part) for part in sorted(block.glob("*.parquet")))
+        # Every block was read by one task, so its answer is in one file, in the task's order (the writer keeps it:
+        # nothing sorts or buckets). Which files hold which blocks: their block column alone, a few bytes.
+        files: dict[int, list[Path]] = {}
+        for part in sorted(answers.glob("*.parquet")):
+            for block in pc.unique(pq.read_table(part, columns=[BLOCK]).column(BLOCK)).to_pylist():
+                files.setdefault(block, []).append(part)
+        for block in sorted(files):  # input order; one block's answer in memory at a time (bounded by the split)
+            table = pa.concat_tables(pq.read_table(part, filters=[(BLOCK, "==", block)]) for part in files[block])
             kinds = table.column("kind")
             for state in pc.filter(table.column("counts"), pc.equal(kinds, COUNTS)).to_pylist():
                 counts = json.loads(state)
                 assembly.add_counts(counts["read"], counts["drift"])
-            rows = table.filter(pc.not_equal(kinds, COUNTS))
-            rows = rows.take(pc.sort_indices(rows, [("line", "ascending")]))
-            assembly.add_rejected(_rejected(rows.filter(pc.equal(rows.column("kind"), REJECTED))))
-            assembly.add_scored(rows.filter(pc.equal(rows.column("kind"), SCORED)).select(kept))
+            assembly.add_rejected(_rejected(table.filter(pc.equal(kinds, REJECTED))))
+            assembly.add_scored(table.filter(pc.equal(kinds, SCORED)).select(kept))
 
 
 def _rejected(rows: pa.Table) -> list[Rejected]:

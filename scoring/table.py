@@ -10,8 +10,11 @@ def render_table(summary: dict[str, Any], out: Path) -> str:
     rows = summary["rows"]
     model = summary["model"]
     source = summary["input"]
+    digest = f"sha256 {source['sha256'][:16]}…" if source["sha256"] else "no sha256 (not one local file)"
+    engine = summary.get("engine", {}).get("name", "local")
+    read_by = source["format"] if engine == "local" else f"{source['format']}, read by {engine}"
     lines = [
-        f"input      {source['name']}  sha256 {source['sha256'][:16]}…  ({source['format']})",
+        f"input      {source['name']}  {digest}  ({read_by})",
         f"model      version {model['version']} ({model['estimator']})  model sha256 {model['model_sha256'][:16]}…",
         f"rows       read {rows['read']}  scored {rows['scored']}  rejected {rows['rejected']}"
         f" ({summary['rejected_share']:.2%}, limit {summary['max_rejected_share']:.2%})"

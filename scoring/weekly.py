@@ -17,7 +17,7 @@ import tempfile
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -155,7 +155,7 @@ class Source:
     sha256: str | None  # None: not readable from this machine (a lake path read by Spark only)
     format: str  # "csv" or "parquet"
     extra_columns: tuple[str, ...]
-    engine: str = "local"
+    engine: dict[str, Any] = field(default_factory=lambda: {"name": "local"})  # and what the engine says of itself
 
 
 class Assembly:

@@ -18,7 +18,7 @@ import pytest
 
 from scoring.cli import main
 from scoring.spark import SparkEngine, session
-from scoring.weekly import Outcome, Scorer
+from scoring.weekly import Scorer
 from testkit.paths import PROFILE_PATH
 from tests.scoring.kit import data_rows, planted_export, weekly, write_csv, write_parquet
 
@@ -42,7 +42,8 @@ def _rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def _same_outputs(local: Outcome, spark: Outcome, local_dir: Path, spark_dir: Path) -> None:
+def _same_outputs(local: dict[str, Any], spark: dict[str, Any], local_dir: Path, spark_dir: Path) -> None:
+    """The two engines' outputs agree; `local` and `spark` are their summaries."""
     ours, theirs = _rows(local_dir / "at_risk.csv"), _rows(spark_dir / "at_risk.csv")
     assert [r["customer_id"] for r in theirs] == [r["customer_id"] for r in ours]  # same customers, same order
     assert [r["line"] for r in theirs] == [r["line"] for r in ours]
@@ -51,20 +52,20 @@ def _same_outputs(local: Outcome, spark: Outcome, local_dir: Path, spark_dir: Pa
     # Every other column too (reasons, bands, predictions): in fact the files are byte for byte the same.
     assert (spark_dir / "at_risk.csv").read_bytes() == (local_dir / "at_risk.csv").read_bytes()
     assert (spark_dir / "rejected.csv").read_bytes() == (local_dir / "rejected.csv").read_bytes()
-    assert spark.summary["drift"] == local.summary["drift"]
-    assert spark.summary["drift"]["available"] is True
-    mine: dict[str, Any] = {k: v for k, v in local.summary.items() if k not in OWN}
-    assert {k: v for k, v in spark.summary.items() if k not in OWN} == mine
-    assert (local.summary["engine"], spark.summary["engine"]) == ("local", "spark")
+    assert spark["drift"] == local["drift"]
+    assert spark["drift"]["available"] is True
+    assert {k: v for k, v in spark.items() if k not in OWN} == {k: v for k, v in local.items() if k not in OWN}
+    assert (local["engine"]["name"], spark["engine"]["name"]) == ("local", "spark")
 
 
 def test_spark_lists_a_planted_csv_export_exactly_as_the_local_engine(
     engine: SparkEngine, scorer: Scorer, tmp_path: Path
 ) -> None:
+    engine.spark.conf.set("spark.sql.files.maxPartitionBytes", str(SPLIT_BYTES))  # the command may have reset it
     source, planted = planted_export(tmp_path)
     local = weekly(scorer, source, tmp_path / "local", max_rejected_share=0.5)
     spark = engine(source, tmp_path / "spark", scorer, max_rejected_share=0.5)
-    _same_outputs(local, spark, tmp_path / "local", tmp_path / "spark")
+    _same_outputs(local.summary, spark.summary, tmp_path / "local", tmp_path / "spark")
     rows = spark.summary["rows"]
     assert rows["rejected"] == len(planted)
     assert rows["read"] == rows["scored"] + rows["rejected"]
@@ -76,8 +77,8 @@ def test_spark_lists_a_planted_csv_export_exactly_as_the_local_engine(
     assert not list((tmp_path / "spark").glob(".spark-*"))  # the staged answers are removed
 
 
-def test_spark_numbers_a_folder_of_parquet_parts_as_their_concatenation(
-    engine: SparkEngine, scorer: Scorer, tmp_path: Path
+def test_the_command_lists_a_folder_of_parquet_parts_numbered_as_their_concatenation(
+    engine: SparkEngine, scorer: Scorer, trained_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rows = data_rows()
     rows[10]["tenure"], rows[5000]["Contract"], rows[6000]["customerID"] = "99", "Weekly", rows[20]["customerID"]
@@ -85,15 +86,23 @@ def test_spark_numbers_a_folder_of_parquet_parts_as_their_concatenation(
     table = pq.read_table(whole)
     parts = tmp_path / "lake" / "customers"
     parts.mkdir(parents=True)
-    half = table.num_rows // 2
+    half = table.num_rows // 2  # two small files: one task reads both blocks
     pq.write_table(table.slice(0, half), parts / "part-00000.parquet", row_group_size=1000)
     pq.write_table(table.slice(half), parts / "part-00001.parquet", row_group_size=1000)
-    local = weekly(scorer, whole, tmp_path / "local", max_rejected_share=0.5)
-    spark = engine(parts, tmp_path / "spark", scorer, max_rejected_share=0.5)
-    assert spark.summary["input"]["sha256"] is None  # a folder: there is no one file to hash
-    spark.summary["input"] = local.summary["input"]
+    local = weekly(scorer, whole, tmp_path / "local", max_rejected_share=0.5).summary
+    command = ["weekly", str(parts), "--out", str(tmp_path / "spark"), "--engine", "spark", "--master", "local[2]",
+               "--model-dir", str(trained_model_dir), "--profile", str(PROFILE_PATH), "--no-report",
+               "--max-rejected-share", "0.5"]  # fmt: skip
+    assert main(command) == 0
+    printed = capsys.readouterr().out
+    assert "customers  no sha256 (not one local file)  (parquet, read by spark)" in printed
+    spark = json.loads((tmp_path / "spark" / "summary.json").read_text(encoding="utf-8"))
+    assert spark["input"]["sha256"] is None  # a folder: there is no one file to hash
+    spark["input"] = local["input"]
+    assert spark.pop("week")
+    assert spark.pop("shadow") == {"available": False, "reason": "no challenger configured"}
     _same_outputs(local, spark, tmp_path / "local", tmp_path / "spark")
-    assert spark.summary["rows"]["rejected"] == 3
+    assert spark["rows"]["rejected"] == 3
 
 
 def test_the_command_refuses_an_unusable_export_with_one_line(

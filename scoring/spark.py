@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 ROOT = Path(__file__).resolve().parent.parent
+LOG_CONFIG = Path(__file__).with_name("spark-log4j2.properties")
 PACKAGES = ("scoring", "service", "experiments")  # what an executor imports to run `score_chunk`
 SCORED, REJECTED, COUNTS = 0, 1, 2  # the kinds of row a partition answers
 BLOCK, FILE, START = "_block", "_file", "_start"
@@ -104,6 +105,7 @@ def session(master: str, app: str = "churnguard-weekly", partition_bytes: int = 
         .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(ROWS_PER_BATCH))
         .config("spark.sql.files.maxPartitionBytes", str(partition_bytes))
         .config("spark.sql.shuffle.partitions", "4")  # only the block counts are shuffled: a few rows
+        .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}")
     )
     if master.startswith("local"):
         builder = builder.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")

@@ -136,7 +136,7 @@ def render(summary: dict[str, Any]) -> str:
 <div class="grid">{"".join(charts)}</div>
 <h2>Drift against the training data</h2>{drift_html}
 {_shadow(summary)}
-<p>Input SHA-256 {summary["input"]["sha256"]}; model SHA-256 {model["model_sha256"]}.</p>
+<p>Input SHA-256 {summary["input"]["sha256"] or "not computed (not one local file)"}; model SHA-256 {model["model_sha256"]}.</p>
 </body></html>
 """
 

@@ -126,6 +126,7 @@ def render(summary: dict[str, Any]) -> str:
               f"{f.get('at_bounds_share', 0):.2%}" if f["kind"] == "numeric" else "-",
               f"{f['beyond_bounds_share']:.2%}"] for name, f in features.items()],
         )  # fmt: skip
+    digest = summary["input"]["sha256"] or "not computed (not one local file)"
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>Weekly at-risk list</title>
 <style>{_STYLE}</style></head><body>
 <h1>Weekly at-risk list: {html.escape(summary["input"]["name"])}</h1>
@@ -136,7 +137,7 @@ def render(summary: dict[str, Any]) -> str:
 <div class="grid">{"".join(charts)}</div>
 <h2>Drift against the training data</h2>{drift_html}
 {_shadow(summary)}
-<p>Input SHA-256 {summary["input"]["sha256"] or "not computed (not one local file)"}; model SHA-256 {model["model_sha256"]}.</p>
+<p>Input SHA-256 {digest}; model SHA-256 {model["model_sha256"]}.</p>
 </body></html>
 """
 

@@ -24,7 +24,7 @@ from tests.utils.workers import (
     serving_workers,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long(22)]
 
 
 def test_workers_that_do_not_add_up_their_counts_are_caught(tmp_path: Path, model_dir: Path) -> None:

@@ -22,7 +22,7 @@ from tests.utils.workers import (
     start_failures,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long(32)]
 
 
 def test_a_promotion_that_does_not_reach_the_workers_is_caught(

@@ -15,6 +15,8 @@ import pytest
 from tests.utils.planted import SEEDED_SPLIT, planted_copy
 from verification.reproducibility import check_reproducibility
 
+pytestmark = pytest.mark.long(40)
+
 
 @pytest.mark.slow
 def test_an_unseeded_split_is_caught(tmp_path: Path) -> None:

@@ -12,6 +12,8 @@ import pytest
 from tests.utils.planted import planted_copy
 from verification.reproducibility import check_reproducibility
 
+pytestmark = pytest.mark.long(26)
+
 
 @pytest.mark.slow
 def test_a_reproduce_that_does_not_force_the_recorded_kernel_is_caught(tmp_path: Path) -> None:

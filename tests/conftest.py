@@ -1,8 +1,10 @@
-"""Shared fixtures: the real profile, a real trained model directory per test, and an app over them."""
+"""Shared fixtures: the real profile, a real trained model directory per test, and an app over them; and the order
+in which xdist hands out the files."""
 
 from __future__ import annotations
 
 import shutil
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +19,27 @@ from service.app import create_app
 from service.profile import DataProfile, load_profile
 from service.settings import Settings
 from testkit.paths import PROFILE_PATH, ROOT
+
+
+@pytest.hookimpl(trylast=True)  # after the folders' own hooks have marked their items slow
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files marked `long(seconds)` first, longest first; then files with a `slow` test, then the rest, each of
+    these with the most tests first (xdist's own rule). A file's tests stay together and in their order. With
+    `--dist loadfile` and xdist's reordering off (pyproject addopts) the workers take the files in this order:
+    xdist's default, most tests first, left files of one to five long tests (the team server, the soak, the
+    reproducibility proofs) to the end of the run, each on one worker while the others had finished."""
+    rank: dict[Path, tuple[int, float]] = {}
+    counts = Counter(item.path for item in items)
+    for item in items:
+        long = item.get_closest_marker("long")
+        if long is not None:
+            if not long.args:
+                raise pytest.UsageError(f"{item.nodeid}: `long` needs the file's seconds, as in long(30)")
+            rank[item.path] = min((0, -float(long.args[0])), rank.get(item.path, (3, 0.0)))
+        else:
+            own = (1 if item.get_closest_marker("slow") else 2, -float(counts[item.path]))
+            rank[item.path] = min(own, rank.get(item.path, own))
+    items.sort(key=lambda item: rank[item.path])  # stable
 
 
 @pytest.fixture(scope="session")

@@ -22,8 +22,9 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
+from collections.abc import Collection
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -42,6 +43,16 @@ CHECK = (
 HASH_SEEDS = (1, 2)
 CONFIG = BASELINE_CONFIG.relative_to(ROOT)  # inside whichever root the check is given
 TIMEOUT = 300.0  # seconds for all three runs together; one takes ~6 s alone, ~11 s beside the other two
+# The comparisons: reruns (same config, two hash seeds), reseeded (seed + 1), kernel (the run under another kernel,
+# reproduced). Each run is started only when a part that is made needs it: each costs a process (~6 s of CPU).
+Part = Literal["reruns", "reseeded", "kernel"]
+PARTS: frozenset[Part] = frozenset(("reruns", "reseeded", "kernel"))
+RUNS_FOR: dict[str, frozenset[Part]] = {
+    "first": frozenset(("reruns", "reseeded")),
+    "second": frozenset(("reruns",)),
+    "reseeded": frozenset(("reseeded",)),
+    "kernel": frozenset(("kernel",)),
+}
 
 
 def _identical(first: Logged, second: Logged) -> list[str]:
@@ -116,58 +127,66 @@ def _problems(logged: Logged) -> list[str]:
     return found
 
 
-def check_reproducibility(root: Path = ROOT, config: Path = CONFIG, *, cross_kernel: bool = True) -> CheckResult:
+def check_reproducibility(root: Path = ROOT, config: Path = CONFIG, *, parts: Collection[Part] = PARTS) -> CheckResult:
     """`root`: the checkout whose code runs (a temp copy with a planted fault, in the tests); `config` is in it.
-    `cross_kernel=False` leaves out the run under another kernel: sabotage proofs aimed at the other halves."""
+    `parts`: which comparisons to make, each with only the runs it needs; all of them by default. A sabotage proof
+    makes only the one it aims at: the check fails when any part fails, and no part's runs reach another's."""
     started = time.perf_counter()
+    unknown = sorted(set(parts) - PARTS)
+    if unknown or not parts:
+        raise ValueError(f"parts must be some of {sorted(PARTS)}, not {sorted(parts)}")
     seed = load_config(root / config).seed
+    kernel = numerics.another_kernel(numerics.current().kernel)
     with tempfile.TemporaryDirectory(prefix="churnguard-repro-") as tmp:
         # The reseeded copy keeps the relative data path: every child runs with the root as working directory.
         reseeded = config_copy(root / config, Path(tmp), seed=seed + 1)
-        runs = [ChildRun(config, seed, HASH_SEEDS[0]), ChildRun(config, seed, HASH_SEEDS[1])]
-        runs.append(ChildRun(reseeded, seed + 1, HASH_SEEDS[0]))  # only the seed differs from the first run
-        kernel = numerics.another_kernel(numerics.current().kernel)
-        if cross_kernel:
-            runs.append(ChildRun(config, seed, HASH_SEEDS[0], kernel=kernel))  # only the kernel differs
-        logged = run_children(runs, root, Path(tmp), sys.executable, TIMEOUT)
-        first, second, other = logged[:3]
-        readable = all(run.problem is None for run in logged)
+        wanted = {
+            "first": ChildRun(config, seed, HASH_SEEDS[0]),
+            "second": ChildRun(config, seed, HASH_SEEDS[1]),
+            "reseeded": ChildRun(reseeded, seed + 1, HASH_SEEDS[0]),  # only the seed differs from the first run
+            "kernel": ChildRun(config, seed, HASH_SEEDS[0], kernel=kernel),  # only the kernel differs
+        }
+        chosen = {name: run for name, run in wanted.items() if RUNS_FOR[name] & set(parts)}
+        results = run_children(list(chosen.values()), root, Path(tmp), sys.executable, TIMEOUT)
+        logged = dict(zip(chosen, results, strict=True))
+        readable = all(run.problem is None for run in logged.values())
         evidence_kernel: dict[str, Any] = {}
         kernel_failures: list[str] = []
-        if cross_kernel and readable and not logged[3].exit_code:
+        if "kernel" in parts and readable and not logged["kernel"].exit_code:
             # Inside the temporary directory: the reproduction reads and writes the run's own store.
-            kernel_failures = _cross_kernel(logged[3], root, evidence_kernel)
-    same_rows = bool(first.rows.size) and np.array_equal(first.rows, second.rows)
+            kernel_failures = _cross_kernel(logged["kernel"], root, evidence_kernel)
     evidence: dict[str, Any] = {
         "config": str(config),
         "root": str(root),
+        "parts": sorted(parts),
         "hash_seeds": list(HASH_SEEDS),
-        "run_seconds": {run.run.label: round(run.seconds, 1) for run in logged},
-        "metrics_compared": len(set(first.metrics) | set(second.metrics)),
-        # Row by row, so only when both runs scored the same test rows.
-        "predictions_compared": len(first.rows) if same_rows else 0,
-        "predictions_identical": int((first.probabilities == second.probabilities).sum()) if same_rows else 0,
+        "run_seconds": {run.run.label: round(run.seconds, 1) for run in logged.values()},
         **evidence_kernel,
     }
     failures: list[str] = []
+    said: list[str] = []
+    if "reruns" in parts:
+        first, second = logged["first"], logged["second"]
+        same_rows = bool(first.rows.size) and np.array_equal(first.rows, second.rows)
+        evidence["metrics_compared"] = len(set(first.metrics) | set(second.metrics))
+        # Row by row, so only when both runs scored the same test rows.
+        evidence["predictions_compared"] = len(first.rows) if same_rows else 0
+        evidence["predictions_identical"] = int((first.probabilities == second.probabilities).sum()) if same_rows else 0
+        said.append(f"{evidence['metrics_compared']} metrics and {evidence['predictions_compared']} predictions "
+                    f"compared across PYTHONHASHSEED={HASH_SEEDS[0]}/{HASH_SEEDS[1]} processes")  # fmt: skip
     if readable:  # the differences first: they name the fault; a run's failed audit says where it came from
-        failures += _identical(first, second)
-        failures += _different(first, other, evidence)
+        if "reruns" in parts:
+            failures += _identical(logged["first"], logged["second"])
+        if "reseeded" in parts:
+            failures += _different(logged["first"], logged["reseeded"], evidence)
+    if "reseeded" in parts:
+        changed = evidence.get("reseeded")
+        said.append(f"seed {seed + 1}: " + (f"{changed['test_rows_changed']} test rows and "
+                    f"{len(changed['metrics_changed'])} metrics changed" if changed else "not compared"))  # fmt: skip
+    if "kernel" in parts:
+        said.append(
+            f"run under {kernel}: reproduce says {evidence.get('cross_kernel', {}).get('equality') or 'nothing'}"
+        )
     failures += kernel_failures
-    failures += [problem for run in logged for problem in _problems(run)]
-    summary = (
-        f"{evidence['metrics_compared']} metrics and {evidence['predictions_compared']} predictions compared across "
-        f"PYTHONHASHSEED={HASH_SEEDS[0]}/{HASH_SEEDS[1]} processes; seed {seed + 1}: "
-        + (
-            f"{evidence['reseeded']['test_rows_changed']} test rows and "
-            f"{len(evidence['reseeded']['metrics_changed'])} metrics changed"
-            if readable
-            else "not compared"
-        )
-        + (
-            f"; run under {kernel}: reproduce says {evidence.get('cross_kernel', {}).get('equality') or 'nothing'}"
-            if cross_kernel
-            else ""
-        )
-    )
-    return verdict(TARGET, CHECK, summary=summary, evidence=evidence, failures=failures, started=started)
+    failures += [problem for run in logged.values() for problem in _problems(run)]
+    return verdict(TARGET, CHECK, summary="; ".join(said), evidence=evidence, failures=failures, started=started)

@@ -24,6 +24,8 @@ from testkit.paths import PROMETHEUS_CONFIG as CONFIG
 from testkit.prometheus import load_yaml, promtool
 from tests.utils.clients import client_with
 
+pytestmark = pytest.mark.long(29)
+
 REQUIRED_ALERTS = {
     "ChurnApiDown",
     "ChurnModelNotReady",

@@ -51,7 +51,7 @@ from tests.utils.alerting import (
 )
 from tests.utils.ops_figures import report
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long(31)]
 
 INTERVAL = "1s"
 SHORTEST = {"group_wait": "1s", "group_interval": "1s"}

@@ -39,7 +39,7 @@ from tests.utils.alerting import (
     unsuppressed,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long(36)]
 
 INSTANCE = "127.0.0.1:8000"
 SHORTEST = {"group_wait": "1s", "group_interval": "1s"}

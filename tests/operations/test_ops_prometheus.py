@@ -36,7 +36,7 @@ from testkit.service import Service, launch
 from tests.utils.models import publish_bytes
 from tests.utils.ops_figures import report
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long(23)]
 
 INTERVAL = "1s"
 ALERT_SECONDS = 60  # bound on every wait for Prometheus to notice (about 2 s in practice)

@@ -22,7 +22,7 @@ from testkit.service import launch
 from tests.utils.ops_figures import report
 from tests.utils.ops_models import api_customers
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long(32)]
 
 SOAK_SECONDS = 30.0  # within the suite's 8-minute budget; the first and last 10 s windows are still 10 s apart
 CONCURRENCY = 32

@@ -3,7 +3,7 @@
 Requests go one after another on fresh connections, which the kernel hands to the workers in turn (a burst
 of simultaneous connects, by contrast, is taken by one worker's accept loop). Each check also reads each
 worker's own counter file, to prove that both workers took part, so no check is passed by one worker alone.
-Sabotage twins: test_ops_workers_sabotage.py.
+Sabotage twins: test_ops_workers_sabotage.py (counts, /health), test_ops_workers_sabotage_lifecycle.py.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from testkit.customers import customer
 from testkit.net import HOST
 from testkit.service import Service, launch
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long(21)]
 
 CLIENT_TIMEOUT = 1.0  # seconds: short, so the timeout tests are quick; the README documents the 10 s default
 LIVENESS_P99 = 0.100  # issue 14: /health/live p99 under 100 ms while the worst bodies are processed

@@ -32,7 +32,7 @@ from testkit.process import wait_for
 from tests.team.conftest import client_env
 from tests.utils.ops_figures import report
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long(61)]
 MakeConfig = Callable[..., Path]
 
 RUN_LINE = re.compile(r"^run ([0-9a-f]{32}): ", re.MULTILINE)

@@ -30,6 +30,34 @@ from tests.utils.planted import planted_copy
 RUN_SERVICE = 'import runpy\n\nif __name__ == "__main__":\n    runpy.run_module("service", run_name="__main__")\n'
 # A worker whose settings fail although the parent's passed: the host changed under a running service.
 UNSTARTABLE_WORKER = ("service/workers.py", "        settings = Settings()\n", "        settings = Settings(port=-1)\n")
+# The sabotage twins' faults (test_ops_workers_sabotage*.py): file, honest line, faulty line.
+PLANTS = {
+    # Each worker exports only its own counts, as without multiprocess mode.
+    "no-aggregation": (
+        "service/metrics.py",
+        "            self.registry.register(_WorkersCollector(multiprocess_dir))\n",
+        "            self.registry = self.own\n",
+    ),
+    # A dead worker's files deleted without being folded into the archive.
+    "no-fold": (
+        "service/metrics_files.py",
+        "                    archive.write_value(key, archived + value, timestamp)\n",
+        "                    pass\n",
+    ),
+    # Readiness remembered from a worker's first answer instead of read from the disk each time.
+    "cached-readiness": (
+        "service/dataplane.py",
+        "        health = self.store.health()\n",
+        '        health = self.__dict__.setdefault("_first", self.store.health())\n',
+    ),
+    # A supervisor that kills its workers on SIGTERM instead of letting them drain.
+    "no-drain": (
+        "service/workers.py",
+        "class WorkerProtocol(GuardedH11Protocol):\n",
+        "    def terminate_all(self) -> None:\n        for process in self.processes:\n            process.kill()\n\n\n"
+        "class WorkerProtocol(GuardedH11Protocol):\n",
+    ),
+}
 WORKERS = 2
 PREDICTIONS = 40
 RELOAD_SECONDS = 0.2
@@ -203,6 +231,11 @@ def planted_service(
         target.write_text(source.replace(*also), encoding="utf-8")
     (root / "run_service.py").write_text(RUN_SERVICE, encoding="utf-8")
     return (sys.executable, str(root / "run_service.py"))
+
+
+def planted(tmp_path: Path, name: str) -> tuple[str, ...]:
+    """The command for the service from a copy of the code with the fault `name` (PLANTS) planted."""
+    return planted_service(tmp_path, *PLANTS[name])
 
 
 def start_failures(work: Path, model_dir: Path, command: Sequence[str], bound: float = 90.0) -> list[str]:

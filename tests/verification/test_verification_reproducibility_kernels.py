@@ -1,7 +1,7 @@
 """The sabotage twin of the reproducibility check's run under another kernel: a `reproduce` that does not force
-the recorded kernel. The honest run of the whole check (that run included) is the verify env's
-(`python -m verification reproducibility`), not repeated here: it cost 71 s of the suite. A file of its own so
-that xdist runs it beside the other proofs (`--dist loadfile`)."""
+the recorded kernel. Only that part of the check is made (one run and its reproduction, not four runs). The honest
+run of the whole check is the verify env's (`python -m verification reproducibility`), not repeated here: it cost
+71 s of the suite. A file of its own so that xdist runs it beside the other proofs (`--dist loadfile`)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import pytest
 from tests.utils.planted import planted_copy
 from verification.reproducibility import check_reproducibility
 
+pytestmark = pytest.mark.long(26)
+
 
 @pytest.mark.slow
 def test_a_reproduce_that_does_not_force_the_recorded_kernel_is_caught(tmp_path: Path) -> None:
@@ -19,7 +21,7 @@ def test_a_reproduce_that_does_not_force_the_recorded_kernel_is_caught(tmp_path:
     and the reproduction must fail, where a check of the hash seeds alone would pass."""
     honest = "        env={**os.environ, numerics.CORETYPE: kernel},\n"
     root = planted_copy(tmp_path, "experiments/reproduce.py", honest, "        env=dict(os.environ),\n")
-    result = check_reproducibility(root=root)
+    result = check_reproducibility(root=root, parts={"kernel"})
     assert not result.passed
     kernel = result.evidence["cross_kernel"]["kernel"]
     (failure,) = result.failures

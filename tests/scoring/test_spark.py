@@ -22,7 +22,7 @@ from scoring.weekly import Scorer
 from testkit.paths import PROFILE_PATH
 from tests.scoring.kit import data_rows, planted_export, weekly, write_csv, write_parquet
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long(40)]  # measured: 39.6 s on one worker
 SPLIT_BYTES = 128 << 10
 # What an engine may legitimately differ in: its name and its time.
 OWN = ("engine", "wall_seconds")

@@ -5,7 +5,8 @@ its own process timed by /usr/bin/time (wall seconds, peak RSS):
 - `python -m scoring weekly` (validated, explained, ranked, with rejected.csv and summary.json);
 - the naive path: pandas.read_csv, the pipeline's predict_proba, a sort, to_csv (no validation);
 - `mlflow models predict` of the same pipeline logged as an MLflow model in a temporary store;
-- with `--scale K`: the command again on K times the rows (linearity, same RSS ceiling).
+- with `--scale K`: the command again on K times the rows (linearity, same RSS ceiling);
+- with `--compare DIR`: the command as another checkout (e.g. main) has it, on the same file.
 The machine may be shared: compare the ratios, which are measured in the same run.
 """
 
@@ -55,10 +56,12 @@ def generate(rows: int, path: Path, *, snake: bool = False, seed: int = SEED) ->
     return path
 
 
-def timed(command: list[str], label: str, env: dict[str, str] | None = None) -> tuple[float, float, float]:
+def timed(
+    command: list[str], label: str, env: dict[str, str] | None = None, cwd: Path = ROOT
+) -> tuple[float, float, float]:
     """(wall seconds, peak RSS MB, the 1-minute load average when it ended) of one process. The machine may
     be shared: the load says how much of it the other sessions were using."""
-    done = subprocess.run(["/usr/bin/time", "-f", "TIME %e %M", *command], cwd=ROOT, capture_output=True, text=True,
+    done = subprocess.run(["/usr/bin/time", "-f", "TIME %e %M", *command], cwd=cwd, capture_output=True, text=True,
                           check=False, env={**os.environ, **(env or {})})  # fmt: skip
     load = os.getloadavg()[0]
     line = next((ln for ln in done.stderr.splitlines() if ln.startswith("TIME ")), None)
@@ -98,6 +101,7 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--scale", type=int, default=0, help="also run the command on rows x SCALE (e.g. 10)")
     parser.add_argument("--no-mlflow", action="store_true")
+    parser.add_argument("--compare", type=Path, help="also run the command from this checkout (e.g. main), same file")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="churn-batch-bench-") as tmp:
         work = Path(tmp)
@@ -107,6 +111,11 @@ def main() -> int:
         command = [sys.executable, "-m", "scoring", "weekly", str(export), "--out", str(work / "out"), "--no-report",
                    "--archive", str(work / "lists")]  # fmt: skip
         results["scoring weekly"] = timed(command, "scoring weekly")
+        if args.compare:
+            label = f"scoring weekly @{args.compare.name}"
+            results[label] = timed(
+                [*command[:5], "--out", str(work / "compared"), *command[7:]], label, cwd=args.compare
+            )
         naive = [sys.executable, "-c", NAIVE, str(export), str(work / "naive.csv")]
         results["naive pandas"] = timed(naive, "naive")
         if not args.no_mlflow:

@@ -1,23 +1,23 @@
 """Sorted runs spilled to disk and their exact merge into at_risk.csv, in memory bounded by the run and the
 merge block, not by the file.
 
-Every RUN_ROWS scored rows become a run, sorted and written on a thread of its own while the next rows are
-read: the rows by (probability descending, line) in an Arrow file, and their ids' 64-bit hashes by (hash,
-line) in a flat file beside it. Only the key of each batch's last row stays in memory (16 bytes per batch).
-`duplicates` and `merge` read the runs forward in blocks (`scoring.blocks`): a block holds at most
-MERGE_ROWS rows plus one batch per run, whatever the size of the file.
+Every RUN_ROWS scored rows become a run: the rows sorted by (probability descending, line) in an Arrow
+file, and their ids' 64-bit hashes sorted by (hash, line) in a flat file beside it. Only the key of each
+batch's last row stays in memory (16 bytes per batch). `duplicates` and `merge` read the runs forward in
+blocks (`scoring.blocks`): a block holds at most MERGE_ROWS rows plus one batch per run, whatever the size
+of the file (at 10M rows, 153 runs: 65,536 + 156,672 rows at most, ~30 MB).
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import math
-import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -29,13 +29,12 @@ from scoring.blocks import Sorted, blocks, stable_argsort
 from scoring.explain import REASONS
 
 BANDS = (("top 10%", 0.1), ("10-20%", 0.2), ("20-50%", 0.5), ("rest", 1.0))
-RUN_ROWS = 1 << 16  # rows sorted and spilled together (two runs' rows in memory: one read, one spilled)
+RUN_ROWS = 1 << 16  # rows sorted and spilled together
 RUN_BATCH = 1024  # rows a run is read back by: the merge holds one batch per run (~150 kB)
-HASH_BATCH = 8192  # (hash, line, row) entries of 20 bytes read back at a time
+HASH_BATCH = 2048  # (hash, line, row) entries of 20 bytes read back at a time (40 kB per run)
 MERGE_ROWS = 65536  # rows a merge block takes beyond the runs' current batches
 HISTOGRAM_BINS = 20  # of churn probability, 0.05 wide: the risk distribution in the report
 _HASHED = np.dtype([("hash", "<u8"), ("line", "<i8"), ("row", "<u4")])
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -65,6 +64,7 @@ def _batch_ends(keys: NDArray[Any], lines: NDArray[np.int64], batch: int) -> tup
 def _spill(pending: list[pa.Table], path: Path) -> _Run:
     # One dictionary per column and run (the IPC file format holds one).
     table = pa.concat_tables(pending).unify_dictionaries().combine_chunks()
+    pending.clear()  # the chunks are copied: let them go while the run is written
     keys = -table.column("probability").to_numpy()
     order = stable_argsort(keys)  # the chunks are in input order: ties stay in input order
     lines = table.column("line").to_numpy()
@@ -72,6 +72,7 @@ def _spill(pending: list[pa.Table], path: Path) -> _Run:
     table = table.take(pa.array(order))
     with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table, max_chunksize=RUN_BATCH)
+    del table
     rows = np.empty(len(order), dtype=np.uint32)
     rows[order] = np.arange(len(order), dtype=np.uint32)
     by_hash = stable_argsort(hashes)  # lines ascend within a hash: the key is (hash, line)
@@ -84,20 +85,6 @@ def _spill(pending: list[pa.Table], path: Path) -> _Run:
     return _Run(path, hashed_path, len(order), ends, end_lines, hash_ends, hash_end_lines)
 
 
-def _in_background(work: Callable[[], T]) -> Future[T]:
-    """`work` on a thread of its own, which ends with it (nothing is left running if the caller fails)."""
-    future: Future[T] = Future()
-
-    def run() -> None:
-        try:
-            future.set_result(work())
-        except BaseException as exc:  # handed to whoever waits for the run
-            future.set_exception(exc)
-
-    threading.Thread(target=run, name="spill", daemon=True).start()
-    return future
-
-
 @dataclass
 class Runs:
     """Scored rows, added in input order, spilled as sorted runs; `flush()` before `duplicates` and `merge`."""
@@ -106,36 +93,44 @@ class Runs:
     runs: list[_Run] = field(default_factory=list)
     pending: list[pa.Table] = field(default_factory=list)
     pending_rows: int = 0
-    spilling: Future[_Run] | None = None
 
     @property
     def rows(self) -> int:
         return sum(run.rows for run in self.runs)
 
     def add(self, table: pa.Table) -> None:
-        """A chunk's scored rows, in input order; every RUN_ROWS rows are spilled while the next are read."""
+        """A chunk's scored rows, in input order; spilled as a sorted run every RUN_ROWS rows."""
         self.pending.append(table)
         self.pending_rows += table.num_rows
         if self.pending_rows >= RUN_ROWS:
-            self._spill()
+            self.flush()
 
     def flush(self) -> None:
-        """Spill what is pending and wait for every run to be written."""
-        self._spill()
-        self._wait()
+        # On this thread: spilling on a thread of its own, beside the scoring threads, measured ~30 MB more
+        # peak RSS (3M rows: 513-528 MB against 477-490 MB), for the same CPU.
+        if self.pending:
+            pending, self.pending, self.pending_rows = self.pending, [], 0
+            self.runs.append(_spill(pending, self.directory / f"run-{len(self.runs):05d}.arrow"))
+            _trim()
 
-    def _spill(self) -> None:
-        if not self.pending:
-            return
-        pending, self.pending, self.pending_rows = self.pending, [], 0
-        self._wait()  # one spill at a time: memory holds at most two runs' rows
-        path = self.directory / f"run-{len(self.runs):05d}.arrow"
-        self.spilling = _in_background(lambda: _spill(pending, path))
 
-    def _wait(self) -> None:
-        if self.spilling is not None:
-            spilling, self.spilling = self.spilling, None
-            self.runs.append(spilling.result())
+def _libc_trim() -> Callable[[int], int] | None:
+    try:
+        trim: Callable[[int], int] = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+        return trim
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        return None
+
+
+_MALLOC_TRIM = _libc_trim()
+
+
+def _trim() -> None:
+    """Hand the pages freed by the chunks and the spill back to the system: glibc keeps them in its arenas
+    (one per thread), and the resident set creeps up with the rows read. Measured at 1M rows: peak RSS
+    432-447 MB with, 455-466 MB without, for the same CPU."""
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 # One random odd multiplier per 8-byte word of an id (ids are at most 64 ASCII characters, CUSTOMER_ID_PATTERN;

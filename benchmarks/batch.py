@@ -5,7 +5,8 @@ its own process timed by /usr/bin/time (wall seconds, peak RSS):
 - `python -m scoring weekly` (validated, explained, ranked, with rejected.csv and summary.json);
 - the naive path: pandas.read_csv, the pipeline's predict_proba, a sort, to_csv (no validation);
 - `mlflow models predict` of the same pipeline logged as an MLflow model in a temporary store;
-- with `--scale K`: the command again on K times the rows (linearity, same RSS ceiling).
+- with `--scale K`: the command again on K times the rows (linearity, same RSS ceiling);
+- with `--compare DIR`: the command as another checkout (e.g. main) has it, on the same file.
 The machine may be shared: compare the ratios, which are measured in the same run.
 """
 
@@ -55,16 +56,20 @@ def generate(rows: int, path: Path, *, snake: bool = False, seed: int = SEED) ->
     return path
 
 
-def timed(command: list[str], label: str, env: dict[str, str] | None = None) -> tuple[float, float]:
-    """(wall seconds, peak RSS MB) of one process."""
-    done = subprocess.run(["/usr/bin/time", "-f", "TIME %e %M", *command], cwd=ROOT, capture_output=True, text=True,
+def timed(
+    command: list[str], label: str, env: dict[str, str] | None = None, cwd: Path = ROOT
+) -> tuple[float, float, float]:
+    """(wall seconds, peak RSS MB, the 1-minute load average when it ended) of one process. The machine may
+    be shared: the load says how much of it the other sessions were using."""
+    done = subprocess.run(["/usr/bin/time", "-f", "TIME %e %M", *command], cwd=cwd, capture_output=True, text=True,
                           check=False, env={**os.environ, **(env or {})})  # fmt: skip
+    load = os.getloadavg()[0]
     line = next((ln for ln in done.stderr.splitlines() if ln.startswith("TIME ")), None)
     if done.returncode not in (0, 3) or line is None:
         raise SystemExit(f"{label} failed ({done.returncode}):\n{done.stderr[-2000:]}")
     _, wall, rss = line.split()
-    print(f"  {label:<24} {float(wall):7.2f} s {int(rss) / 1024:8.0f} MB", flush=True)
-    return float(wall), int(rss) / 1024
+    print(f"  {label:<24} {float(wall):7.2f} s {int(rss) / 1024:8.0f} MB   load {load:5.2f}", flush=True)
+    return float(wall), int(rss) / 1024, load
 
 
 NAIVE = textwrap.dedent(
@@ -96,15 +101,21 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--scale", type=int, default=0, help="also run the command on rows x SCALE (e.g. 10)")
     parser.add_argument("--no-mlflow", action="store_true")
+    parser.add_argument("--compare", type=Path, help="also run the command from this checkout (e.g. main), same file")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="churn-batch-bench-") as tmp:
         work = Path(tmp)
         export = generate(args.rows, work / "export.csv")
-        results: dict[str, tuple[float, float]] = {}
+        results: dict[str, tuple[float, float, float]] = {}
         # The archive beside the output (one filesystem): archiving is a hard link, as in production.
         command = [sys.executable, "-m", "scoring", "weekly", str(export), "--out", str(work / "out"), "--no-report",
                    "--archive", str(work / "lists")]  # fmt: skip
         results["scoring weekly"] = timed(command, "scoring weekly")
+        if args.compare:
+            label = f"scoring weekly @{args.compare.name}"
+            results[label] = timed(
+                [*command[:5], "--out", str(work / "compared"), *command[7:]], label, cwd=args.compare
+            )
         naive = [sys.executable, "-c", NAIVE, str(export), str(work / "naive.csv")]
         results["naive pandas"] = timed(naive, "naive")
         if not args.no_mlflow:
@@ -122,9 +133,9 @@ def main() -> int:
             results[f"scoring weekly x{args.scale}"] = timed(command, "scoring weekly (scaled)")
             big.unlink()
         ours = results["scoring weekly"][0]
-        print(f"{args.rows:,} rows (seed {SEED}); wall s, peak RSS MB, and the ratio to `scoring weekly`:")
-        for label, (wall, rss) in results.items():
-            print(f"  {label:<24} {wall:7.2f} s {rss:8.0f} MB   x{wall / ours:5.2f}")
+        print(f"{args.rows:,} rows (seed {SEED}); wall s, peak RSS MB, the ratio to `scoring weekly`, the load:")
+        for label, (wall, rss, load) in results.items():
+            print(f"  {label:<24} {wall:7.2f} s {rss:8.0f} MB   x{wall / ours:5.2f}   load {load:5.2f}")
         if args.scale:
             per_row = results[f"scoring weekly x{args.scale}"][0] / (ours * args.scale)
             print(f"  linearity: time per row at x{args.scale} / at x1 = {per_row:.2f}")

@@ -64,7 +64,9 @@ def test_the_ranking_is_exact_whatever_the_chunk_size(
     source, _ = planted_export(tmp_path)
     weekly(scorer, source, tmp_path / "one", max_rejected_share=1.0)
     weekly(scorer, source, tmp_path / "many", max_rejected_share=1.0, chunk_bytes=40_000)  # ~25 chunks
-    monkeypatch.setattr(runs, "RUN_ROWS", 1000)  # 8 sorted runs merged, as a week of millions is
+    monkeypatch.setattr(runs, "RUN_ROWS", 1000)  # 8 sorted runs merged, as a week of millions is,
+    monkeypatch.setattr(runs, "RUN_BATCH", 64)  # in blocks of about 300 rows, each written on its own
+    monkeypatch.setattr(runs, "MERGE_ROWS", 256)
     weekly(scorer, source, tmp_path / "runs", max_rejected_share=1.0, chunk_bytes=40_000)
     one = (tmp_path / "one" / "at_risk.csv").read_bytes()
     assert one == (tmp_path / "many" / "at_risk.csv").read_bytes() == (tmp_path / "runs" / "at_risk.csv").read_bytes()

@@ -28,7 +28,8 @@ from scoring.header import UnusableInput
 
 PARQUET_MAGIC = b"PAR1"
 _DICTIONARY = pa.dictionary(pa.int32(), pa.string())
-CHUNK_BYTES = 4 << 20  # ~35k rows; the chunk bounds memory (peak RSS 393 MB vs 436 MB at 8 MiB, 200k rows)
+# ~17k rows; the chunk bounds memory: at 1M rows, peak RSS 338-341 MB against 450-478 MB at 4 MiB, same CPU.
+CHUNK_BYTES = 2 << 20
 
 
 @dataclass(frozen=True)

@@ -69,11 +69,11 @@ _FIELDS: list[tuple[str, pa.DataType]] = [
     *((name, kind) for k in range(1, REASONS + 1) for name, kind in ((f"reason_{k}", pa.string()),
                                                                      (f"reason_{k}_logit", pa.float64()))),
     ("problems", pa.string()),  # REJECTED: the API's 422 entries, as JSON
-    ("counts", pa.string()),  # COUNTS: {"read": n, "drift": DriftState | null}, as JSON
+    ("counts", pa.string()),  # COUNTS: {"read": n, "drift": DriftState | null, "reasons": {...}}, as JSON
 ]  # fmt: skip
 ANSWER = pa.schema(_FIELDS)
 SCORED_COLUMNS = [name for name, _ in _FIELDS[2:-2]]
-ROWS_PER_BATCH = 32768  # Arrow batch size into `mapInArrow`: about the local engine's chunk (~35k rows)
+ROWS_PER_BATCH = 16384  # Arrow batch size into `mapInArrow`: about the local engine's chunk (~17k rows)
 PARTITION_BYTES = 32 << 20  # input split size: ~230k rows a task at 1M rows, enough tasks for local[2]
 
 
@@ -200,7 +200,8 @@ def _answer(scored: Scored, block: int) -> pa.RecordBatch:
             entries = [json.dumps([p.model_dump(exclude_none=True) for p in r[2]]) for r in rejected]
             columns[name] = column(name, kind, None, entries)
         elif name == "counts":
-            columns[name] = column(name, kind, None, None, json.dumps({"read": scored.read, "drift": scored.drift}))
+            counts = {"read": scored.read, "drift": scored.drift, "reasons": scored.reasons}
+            columns[name] = column(name, kind, None, None, json.dumps(counts))
         else:
             columns[name] = column(name, kind, own.get(name), None)
     return pa.RecordBatch.from_pydict(columns, schema=ANSWER)
@@ -361,7 +362,7 @@ class SparkEngine:
             kinds = table.column("kind")
             for state in pc.filter(table.column("counts"), pc.equal(kinds, COUNTS)).to_pylist():
                 counts = json.loads(state)
-                assembly.add_counts(counts["read"], counts["drift"])
+                assembly.add_counts(counts["read"], counts["drift"], counts["reasons"])
             assembly.add_rejected(_rejected(table.filter(pc.equal(kinds, REJECTED))))
             assembly.add_scored(table.filter(pc.equal(kinds, SCORED)).select(kept))
 

@@ -131,6 +131,16 @@ class Scored:
     rejected: list[Rejected]  # by line
     read: int  # rows read (scored + rejected, malformed lines included)
     drift: DriftState | None  # the chunk's drift counts; None when the model has no reference
+    reasons: dict[str, int]  # how often each reason is given, over the chunk's three slots
+
+
+def _reason_counts(table: pa.Table) -> dict[str, int]:
+    counted: Counter[str] = Counter()
+    for k in range(1, REASONS + 1):
+        if f"reason_{k}" in table.column_names:
+            tally = pc.value_counts(table.column(f"reason_{k}").drop_null())
+            counted.update(dict(zip(tally.field("values").to_pylist(), tally.field("counts").to_pylist(), strict=True)))
+    return dict(counted)
 
 
 def score_chunk(scorer: Scorer, chunk: Chunk) -> Scored:
@@ -144,7 +154,8 @@ def score_chunk(scorer: Scorer, chunk: Chunk) -> Scored:
             if name in counts.beyond:
                 counts.add_beyond(name, int(np.count_nonzero((kinds == BELOW) | (kinds == ABOVE))))
         drift = counts.state()
-    return Scored(table, rejected, len(chunk.lines) + len(chunk.malformed), drift)
+    # Counted here, on the scoring threads (or Spark's executors): measured 0.18 s a million rows on the reader's.
+    return Scored(table, rejected, len(chunk.lines) + len(chunk.malformed), drift, _reason_counts(table))
 
 
 @dataclass(frozen=True)
@@ -184,7 +195,7 @@ class Assembly:
     def add(self, scored: Scored) -> None:
         self.add_rejected(scored.rejected)
         self.add_scored(scored.table)
-        self.add_counts(scored.read, scored.drift)
+        self.add_counts(scored.read, scored.drift, scored.reasons)
 
     def add_rejected(self, rows: list[Rejected]) -> None:
         self.rejected.write(rows)
@@ -192,14 +203,10 @@ class Assembly:
     def add_scored(self, table: pa.Table) -> None:
         if table.num_rows:
             self.runs.add(table)
-        for k in range(1, REASONS + 1):
-            if f"reason_{k}" in table.column_names:
-                counted = pc.value_counts(table.column(f"reason_{k}").drop_null())
-                values, counts = counted.field("values").to_pylist(), counted.field("counts").to_pylist()
-                self.reasons.update(dict(zip(values, counts, strict=True)))
 
-    def add_counts(self, read: int, drift: DriftState | None) -> None:
+    def add_counts(self, read: int, drift: DriftState | None, reasons: dict[str, int]) -> None:
         self.read += read
+        self.reasons.update(reasons)
         if self.drift is not None and drift is not None:
             self.drift.add_state(drift)
 

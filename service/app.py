@@ -66,7 +66,7 @@ def create_app(settings: Settings, *, store: ModelStore | None = None, metrics_d
         if challenger is not None
         else None
     )
-    offload = Offload(settings.data_profile, settings.max_batch)
+    offload = Offload(settings.data_profile, settings.max_batch, settings.max_body_bytes)
     drift = ServingDrift(profile, settings.drift_window, model_store, metrics.registry)  # each worker's own window
 
     @contextlib.asynccontextmanager

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from concurrent.futures import Future
 from typing import Any
 
-from service.offload import Offload
+from service.offload import SHM_ROOT, Offload
 from service.validation import Batch
 from testkit.customers import customer
 from testkit.paths import PROFILE_PATH
@@ -66,3 +67,16 @@ def test_a_body_stays_in_the_region_until_the_worker_is_done_even_if_its_request
     kept, following = asyncio.run(run())
     assert kept, "the next body was written while the worker was still reading the one before"
     assert following.ids == [f"next-{i}" for i in range(ROWS)]
+
+
+def test_the_region_is_reserved_at_start_not_at_the_first_body() -> None:
+    # A /dev/shm too small must fail the start, not kill the process with SIGBUS when a request writes.
+    offload = Offload(PROFILE_PATH, 10_000, 4 * 1024 * 1024)
+    offload.start()
+    try:
+        region = offload._region
+        assert region is not None
+        allocated = os.stat(SHM_ROOT / region.name.lstrip("/")).st_blocks * 512
+        assert allocated >= 4 * 1024 * 1024
+    finally:
+        offload.stop()

@@ -10,8 +10,8 @@ from tests.utils.clients import client_with
 
 
 def test_startup_objects_are_frozen_while_serving_and_released_after(settings: Settings) -> None:
-    assert gc.get_freeze_count() == 0
+    before = gc.get_freeze_count()  # 0, unless another test's app is serving in this process
     with client_with(settings) as client:
         assert client.get("/health/live").status_code == 200
-        assert gc.get_freeze_count() > 100_000  # the imports, the app and the model, not a handful
+        assert gc.get_freeze_count() > before + 10_000  # the app and the model at least, not a handful
     assert gc.get_freeze_count() == 0

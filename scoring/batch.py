@@ -26,7 +26,7 @@ from service.validation import PER_ANSWER
 
 @dataclass(frozen=True)
 class CsvBatch:
-    customer_ids: list[str | None]
+    customer_ids: pa.StringArray  # null where the row had none
     probabilities: NDArray[np.float64]
     predictions: NDArray[np.int8]
     model_version: str
@@ -35,10 +35,10 @@ class CsvBatch:
     def to_csv(self) -> bytes:
         table = pa.table(
             {
-                "customer_id": pa.array(self.customer_ids, pa.string()),
+                "customer_id": self.customer_ids,
                 "probability": pa.array(self.probabilities),
                 "prediction": pa.array(self.predictions),
-                "model_version": pa.array([self.model_version] * len(self.customer_ids), pa.string()),
+                "model_version": pa.repeat(pa.scalar(self.model_version, pa.string()), len(self.customer_ids)),
             }
         )
         sink = io.BytesIO()
@@ -86,6 +86,6 @@ def score_csv_batch(scorer: Scorer, body: bytes, max_batch: int) -> CsvBatch:
         {**checked.numbers, **{n: scorer.code_maps[n][c] for n, c in checked.codes.items()}}
     )
     probabilities = model.encoder.score(matrix)
-    ids = pc.if_else(pc.equal(columns[ID], ""), pa.scalar(None, pa.string()), columns[ID]).to_pylist()
+    ids = pc.if_else(pc.equal(columns[ID], ""), pa.scalar(None, pa.string()), columns[ID])
     predictions = (probabilities >= model.manifest.threshold).astype(np.int8)
     return CsvBatch(ids, probabilities, predictions, model.version, {**checked.numbers, **checked.codes})

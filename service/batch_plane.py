@@ -18,10 +18,9 @@ from scoring.header import UnusableInput
 from scoring.listing import ListJob, make_list
 from scoring.runs import Selection
 from scoring.weekly import Outcome, Scorer
-from service.dataplane import DataPlane
+from service.dataplane import DataPlane, render_batch
 from service.errors import FieldError, InvalidInput
 from service.model_store import LoadedModel
-from service.schemas import BatchPrediction, Prediction
 from service.shadow import SCORING_FAILED, Shadow
 
 log = logging.getLogger("churnguard.shadow")
@@ -99,19 +98,10 @@ class BatchPlane:
             self._shadow_csv(body, batch)
             if as_csv:
                 return Answer(batch.model_version, batch.to_csv())
-            predictions = [
-                Prediction.model_construct(
-                    prediction=1 if label else 0, probability=p, model_version=batch.model_version,
-                    request_id=request_id, customer_id=customer_id,
-                )
-                for p, label, customer_id in zip(
-                    batch.probabilities.tolist(), batch.predictions.tolist(), batch.customer_ids, strict=True
-                )
-            ]  # fmt: skip
-            answer = BatchPrediction.model_construct(
-                model_version=batch.model_version, request_id=request_id, predictions=predictions
-            )
-            return Answer(batch.model_version, answer.model_dump_json(exclude_none=True).encode())
+            # The JSON batch's own renderer: the same answer, whichever format the batch came in.
+            answer = render_batch(batch.model_version, request_id, batch.probabilities.tolist(),
+                                  batch.predictions.tolist(), batch.customer_ids.to_pylist())  # fmt: skip
+            return Answer(batch.model_version, answer)
 
         return await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
 

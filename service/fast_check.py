@@ -1,24 +1,28 @@
-"""A vectorised check of a batch of parsed JSON rows: all valid (and here they are as columns), or "ask
-the request model". Only the first answer is final.
+"""A vectorised check of a JSON batch body: all valid (and here it is as columns), or "ask the request
+model". Only the first answer is final.
 
-The request model stays the one definition of validity and of every message: a batch this check does not
+The request model stays the one definition of validity and of every message: a body this check does not
 accept (any row with a problem, or anything unusual) goes through the model row by row, which names each
 problem. What it accepts, the model accepts too, and a test holds it to that on every contract case:
-- exactly the profile's fields (`customer_id` optional), each row a JSON object;
-- integers: JSON integers (never booleans) or whole floats; numbers: integers or finite floats; both
+- `{"customers": [...]}` and nothing else, each row an object of exactly the profile's fields
+  (`customer_id` optional), decoded by msgspec into typed rows built from the same profile;
+- integers: JSON integers or whole floats (never booleans); numbers: integers or finite floats; both
   within the training range; null only where the profile allows it;
-- categories: one of the training categories, exactly;
+- categories: one of the training categories, exactly (a Literal, as in the request model); ids: the
+  request model's pattern;
 - every cross-field rule, vectorised.
-Measured: 31 ms for 10,000 valid rows on a busy 2-core machine, where the request model took ~90 ms.
+msgspec decodes straight into typed rows, no dict per row and no new string per category (a Literal's
+value is its own object): 10,000 rows in ~6 ms where orjson's dicts took ~22 ms; the columns follow in
+~9 ms (measured on this 2-core machine).
 """
 
 from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
+import msgspec
 import numpy as np
 from numpy.typing import NDArray
 
@@ -27,67 +31,68 @@ from service.schemas import CUSTOMER_ID_PATTERN
 
 _ID = "customer_id"
 _id_pattern = re.compile(CUSTOMER_ID_PATTERN)
+Columns = dict[str, NDArray[Any]]
 
 
-_ABSENT = object()
-
-
-def _id_of(row: dict[str, Any]) -> Any:
-    return row.get(_ID, _ABSENT)
+def _row_type(profile: DataProfile) -> type[msgspec.Struct]:
+    """One typed row per profiled feature: the Literal of its categories, int | float for an integer (18.0
+    is one, as JSON Schema says: checked per column), float for a number; each `| None` where nullable."""
+    fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
+    for name, spec in profile.features.items():
+        kind: Any = float
+        if isinstance(spec, CategoricalFeature):
+            kind = Literal[spec.allowed]  # a tuple subscript spreads into Literal["a", "b", ...]
+        elif isinstance(spec, IntegerFeature):
+            kind = int | float
+        fields.append((name, kind | None if spec.nullable else kind))
+    fields.append((_ID, str | None, None))
+    # gc=False: rows hold only scalars, so the collector need not track 10,000 of them.
+    return msgspec.defstruct("Row", fields, forbid_unknown_fields=True, gc=False)
 
 
 class FastCheck:
-    def __init__(self, profile: DataProfile, known: frozenset[str]) -> None:
+    def __init__(self, profile: DataProfile, max_batch: int) -> None:
         self.profile = profile
-        self.known = known
-        self.required = frozenset(profile.features)
-        self.names = tuple(profile.features)
-        self._getters = [operator.itemgetter(name) for name in self.names]
+        self.max_batch = max_batch
+        row = _row_type(profile)
+        envelope = msgspec.defstruct("Envelope", [("customers", list[row])], forbid_unknown_fields=True)  # type: ignore[valid-type]
+        self._decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(envelope)
+        self._getters = [operator.attrgetter(name) for name in profile.features]
+        self._id = operator.attrgetter(_ID)
         self._index = {
             name: {value: i for i, value in enumerate(spec.allowed)}
             for name, spec in profile.features.items()
             if isinstance(spec, CategoricalFeature)
         }
 
-    def columns(self, rows: Sequence[Any]) -> dict[str, NDArray[Any]] | None:
-        """The rows as columns (numbers float64, NaN for null; a category as its index in `allowed`) when
-        every one is valid; None when the request model must judge them."""
-        # Everything per row stays in C (map, itemgetter, set): a Python loop per cell would cost ~60 ms.
-        cells = self._cells(rows)
-        columns = None if cells is None or not cells else self._columns(cells)
+    def batch(self, body: bytes | memoryview) -> tuple[Columns, list[str | None]] | None:
+        """The batch's columns (numbers float64, NaN for null; a category as its index in `allowed`) and
+        ids when every row is valid; None when the request model must judge the body."""
+        try:
+            rows = self._decoder.decode(body).customers
+        except msgspec.MsgspecError:  # not JSON, not the envelope, a row of the wrong shape or types
+            return None
+        if not 1 <= len(rows) <= self.max_batch:
+            return None
+        ids: list[str | None] = list(map(self._id, rows))
+        if not all(map(_id_pattern.fullmatch, [v for v in ids if v is not None])):
+            return None  # fullmatch, as the model: `$` would let "ok\n" through
+        columns = self._columns(rows)
         if columns is None:
             return None
         rules = self.profile.rules
         holds = all(np.array_equal(self._holds(r.when, columns), self._holds(r.then, columns)) for r in rules)
-        return columns if holds else None
+        return (columns, ids) if holds else None
 
-    def _cells(self, rows: Sequence[Any]) -> list[list[Any]] | None:
-        """Each feature's values, if every row is an object of exactly the known keys with a valid id."""
-        if set(map(type, rows)) != {dict}:
-            return None
-        width = len(self.names)
-        ids = list(map(_id_of, rows))
-        with_id = len(ids) - ids.count(_ABSENT)  # customer_id present, null or not
-        lengths = list(map(len, rows))
-        if lengths.count(width) + lengths.count(width + 1) != len(rows) or lengths.count(width + 1) > with_id:
-            return None  # a key too many: unknown, unless it is customer_id
-        if with_id and not all(type(v) is str and _id_pattern.fullmatch(v) for v in ids if v not in (None, _ABSENT)):
-            return None
-        try:
-            return [list(map(getter, rows)) for getter in self._getters]  # a column at a time: 8 ms, not 26
-        except KeyError:
-            return None  # a required field missing
-
-    def _columns(self, cells: list[list[Any]]) -> dict[str, NDArray[Any]] | None:
-        columns: dict[str, NDArray[Any]] = {}
-        for (name, spec), values in zip(self.profile.features.items(), cells, strict=True):
+    def _columns(self, rows: list[Any]) -> Columns | None:
+        # A column at a time, in C (map, attrgetter, fromiter): a Python loop per cell would cost ~60 ms.
+        columns: Columns = {}
+        for (name, spec), getter in zip(self.profile.features.items(), self._getters, strict=True):
             if isinstance(spec, CategoricalFeature):
-                codes = self._categories(name, values)
-                if codes is None:
-                    return None
-                columns[name] = codes
+                # Each value's index in the profile's `allowed`; the row type admitted only those.
+                columns[name] = np.fromiter(map(self._index[name].__getitem__, map(getter, rows)), np.int64, len(rows))
                 continue
-            column = self._numbers(values, spec.nullable, isinstance(spec, IntegerFeature))
+            column = self._numbers(list(map(getter, rows)), isinstance(spec, IntegerFeature))
             if column is None:
                 return None
             present = column[~np.isnan(column)]
@@ -96,32 +101,24 @@ class FastCheck:
             columns[name] = column
         return columns
 
-    def _categories(self, name: str, values: list[Any]) -> NDArray[np.int64] | None:
-        """Each value's index in the profile's `allowed`, if every one is a training category."""
-        try:
-            return np.fromiter(map(self._index[name].__getitem__, values), np.int64, len(values))
-        except (KeyError, TypeError):  # not a training category (or unhashable: a list, an object)
-            return None
-
     @staticmethod
-    def _numbers(values: list[Any], nullable: bool, integer: bool) -> NDArray[np.float64] | None:
-        """The column as float64 (NaN for null), or None if any value is not what the model takes."""
-        kinds = set(map(type, values))
-        if not kinds <= ({int, float, type(None)} if nullable else {int, float}):
-            return None  # a string, a boolean (type(True) is bool, not int), a list...
+    def _numbers(values: list[int | float | None], integer: bool) -> NDArray[np.float64] | None:
+        """The column as float64 (NaN for null); None for an integer beyond any float (10**400: the model
+        judges it) or, in an integer column, a fraction. The row type already refused the rest: a null where
+        none is allowed, booleans, strings; and JSON has no NaN or infinity (msgspec refuses a float literal
+        beyond float64)."""
         try:
             column = np.array(values, dtype=np.float64)  # None becomes NaN
-        except OverflowError:  # an integer beyond any float (10**400): the model judges it
+        except OverflowError:
             return None
-        missing = np.isnan(column)
-        # A NaN or infinity in the body (the stdlib parser reads them) is refused; only null may be missing.
-        if np.count_nonzero(missing) != values.count(None) or np.isinf(column).any():
-            return None
-        if integer and float in kinds and not np.array_equal(column[~missing], np.floor(column[~missing])):
-            return None  # 18.5 is not an integer (18.0 is, as JSON Schema says)
+        if integer:
+            present = column[~np.isnan(column)]
+            if not np.array_equal(present, np.floor(present)):
+                return None  # 18.5 is not an integer
+            column += 0.0  # -0.0 is the integer 0 to the model: the same bits
         return column
 
-    def _holds(self, condition: Condition, columns: dict[str, NDArray[Any]]) -> NDArray[np.bool_]:
+    def _holds(self, condition: Condition, columns: Columns) -> NDArray[np.bool_]:
         column = columns[condition.field]
         spec = self.profile.features[condition.field]
         if isinstance(spec, CategoricalFeature):

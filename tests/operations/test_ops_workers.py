@@ -8,6 +8,7 @@ Sabotage twins: test_ops_workers_sabotage.py (counts, /health), test_ops_workers
 
 from __future__ import annotations
 
+import functools
 import shutil
 import time
 from collections.abc import Iterator
@@ -30,7 +31,6 @@ from tests.utils.workers import (
     SETTLE_SECONDS,
     UNSTARTABLE_WORKER,
     WORKERS,
-    both_took_part,
     count_failures,
     drain_failures,
     health_failures,
@@ -39,6 +39,7 @@ from tests.utils.workers import (
     promotion_failures,
     serving_workers,
     start_failures,
+    until_both_answered,
 )
 
 pytestmark = pytest.mark.slow
@@ -55,8 +56,8 @@ def two_workers(tmp_path_factory: pytest.TempPathFactory, _session_model_dir: Pa
 
 def test_one_scrape_counts_every_workers_predictions(two_workers: tuple[Service, Path]) -> None:
     service, _ = two_workers
-    assert count_failures(service, PREDICTIONS) == []
-    assert both_took_part(counted_by_worker(metrics_dir(service), "churn_predictions_total"))
+    counts = functools.partial(counted_by_worker, metrics_dir(service), "churn_predictions_total")
+    assert until_both_answered(lambda: count_failures(service, PREDICTIONS), counts) == []
 
 
 def test_a_promoted_model_reaches_every_worker(
@@ -71,14 +72,11 @@ def test_a_promoted_model_reaches_every_worker(
 def test_a_deleted_model_file_makes_every_worker_not_ready(two_workers: tuple[Service, Path]) -> None:
     service, model_dir = two_workers
     wait_for(lambda: fetch(service.port, "GET", "/health").status == 200, SETTLE_SECONDS, "a ready start")
-    directory = metrics_dir(service)
-    before = counted_by_worker(directory, "churn_http_requests_total", route="/health", status="503")
+    counts = functools.partial(counted_by_worker, metrics_dir(service), "churn_http_requests_total", route="/health")
     saved = model_dir.parent / "saved.joblib"
     (model_dir / MODEL_FILE).rename(saved)
     try:
-        assert health_failures(service) == []
-        after = counted_by_worker(directory, "churn_http_requests_total", route="/health", status="503")
-        assert both_took_part({name: after[name] - before.get(name, 0) for name in after}), after
+        assert until_both_answered(lambda: health_failures(service), counts) == []
     finally:
         saved.rename(model_dir / MODEL_FILE)
     wait_for(lambda: fetch(service.port, "GET", "/health").status == 200, SETTLE_SECONDS, "ready again")

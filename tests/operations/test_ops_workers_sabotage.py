@@ -6,6 +6,7 @@ side by side (`--dist loadfile`: one file, one worker)."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from tests.utils.workers import (
     kill_failures,
     planted,
     serving_workers,
+    until_both_answered,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.long(22)]
@@ -52,5 +54,6 @@ def test_a_worker_with_remembered_readiness_is_caught(tmp_path: Path, model_dir:
 
         wait_for(both_remember_ready, SETTLE_SECONDS, "both workers to answer /health")
         (model_dir / MODEL_FILE).unlink()
-        failures = health_failures(service)
+        counts = functools.partial(counted_by_worker, directory, "churn_http_requests_total", route="/health")
+        failures = until_both_answered(lambda: health_failures(service), counts)
     assert failures, "every /health answered 503"

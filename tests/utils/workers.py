@@ -10,7 +10,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from uvicorn.config import STARTUP_FAILURE
@@ -70,6 +70,23 @@ def predictions_counted(service: Service) -> float:
 
 def both_took_part(counts: dict[str, float]) -> bool:
     return sum(1 for name, count in counts.items() if name != "archive" and count > 0) >= WORKERS
+
+
+def until_both_answered(
+    check: Callable[[], list[str]], counts: Callable[[], dict[str, float]], rounds: int = 10
+) -> list[str]:
+    """`check`'s failures, round after round until every worker has answered since the first (`counts`: each
+    worker's count of the answers checked): the kernel may hand a run of fresh connections to one worker (seen
+    once: 20 /health in a row, all to one). Bounded: a worker still silent after `rounds` rounds is a failure."""
+    before = after = counts()
+    for _ in range(rounds):
+        failures = check()
+        if failures:
+            return failures
+        after = counts()
+        if both_took_part({name: after[name] - before.get(name, 0) for name in after}):
+            return []
+    return [f"after {rounds} rounds not every worker had answered: {after}"]
 
 
 def count_failures(service: Service, predictions: int) -> list[str]:

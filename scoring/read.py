@@ -1,20 +1,19 @@
 """Reading the export in chunks of bounded size, CSV or Parquet, with the input line of every row.
 
 pyarrow reads both (see the README's "The weekly list" for the measurement behind the choice). A CSV is
-read in blocks of whole lines, so memory is bounded by the block size; each block is parsed by the scoring
-thread that scores it (both cores parse), on that thread alone, so every malformed row is reported with
-its line. Every row's line is known exactly, from the newlines before it: quoted newlines are not part of
-the export format (pyarrow refuses them unless told otherwise), and blank lines are kept as (invalid) rows,
-so nothing shifts. The SHA-256 of the file is computed on a thread of its own while the file is read.
+streamed block by block (`open_csv`), so memory is bounded by the block size, on one thread: the scoring
+threads have the other core, and a single-threaded parse reports the line number of every malformed row.
+Every row's line is known exactly: quoted newlines are not part of the export format (pyarrow refuses
+them unless told otherwise), and blank lines are kept as (invalid) rows, so nothing shifts. The SHA-256 of
+the file is computed on a thread of its own while the file is parsed.
 """
 
 from __future__ import annotations
 
 import csv
-import functools
 import hashlib
 import io
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,22 +74,11 @@ class ExportReader:
         except (pa.ArrowException, OSError) as exc:
             raise UnusableInput(f"{self.path}: not a readable Parquet file ({exc})") from exc
 
-    def pieces(self, source: dict[str, str], dictionary: Collection[str] = ()) -> Iterator[Callable[[], Chunk]]:
-        """The input in pieces of bounded size, each parsed when called: on the scoring threads, so parsing
-        takes both cores. Fields as `source` names them (field -> input column); a CSV's `dictionary` fields
-        come dictionary-encoded. A piece raises UnusableInput for what cannot be parsed."""
-        if self.parquet:
-            for chunk in self._parquet_chunks(source):
-                yield functools.partial(_as_is, chunk)
-            return
-        for data, first in self._csv_blocks():
-            yield functools.partial(self._parsed, data, first, self.names, source, dictionary)
-
-    def _parsed(
-        self, data: bytes, first: int, names: list[str], source: dict[str, str], dictionary: Collection[str]
-    ) -> Chunk:
+    def chunks(self, source: dict[str, str], dictionary: Collection[str] = ()) -> Iterator[Chunk]:
+        """Chunks holding the columns `source` names (field -> input column); a CSV's `dictionary` fields
+        come dictionary-encoded."""
         try:
-            return parse_csv(data, first, names, source, dictionary, threads=False)
+            yield from self._parquet_chunks(source) if self.parquet else self._csv_chunks(source, dictionary)
         except pa.ArrowException as exc:
             raise UnusableInput(f"{self.path}: cannot be parsed ({exc})") from exc
 
@@ -98,38 +86,39 @@ class ExportReader:
         self.sha256 = sha256_of(self.path)
         start = 1
         batch_rows = max(1, self.chunk_bytes // 120)
-        try:
-            batches = pq.ParquetFile(self.path).iter_batches(batch_size=batch_rows, columns=list(source.values()))
-            for batch in batches:
-                yield parquet_chunk(batch, start, source)
-                start += batch.num_rows
-        except pa.ArrowException as exc:
-            raise UnusableInput(f"{self.path}: cannot be parsed ({exc})") from exc
+        for batch in pq.ParquetFile(self.path).iter_batches(batch_size=batch_rows, columns=list(source.values())):
+            yield parquet_chunk(batch, start, source)
+            start += batch.num_rows
 
-    def _csv_blocks(self) -> Iterator[tuple[bytes, int]]:
-        """(whole lines, the line number of the first) in blocks of about `chunk_bytes`, read on this thread
-        while the file's SHA-256 is computed on another. Lines are counted by their newlines, exactly: quoted
-        newlines are not part of the export format."""
-        with ThreadPoolExecutor(max_workers=1) as hashing, self.path.open("rb") as handle:
+    def _csv_chunks(self, source: dict[str, str], dictionary: Collection[str]) -> Iterator[Chunk]:
+        with ThreadPoolExecutor(max_workers=1) as hashing:
             digest = hashing.submit(sha256_of, self.path)
-            handle.readline()  # the header, line 1
-            line, rest = 2, b""
-            for read in iter(lambda: handle.read(self.chunk_bytes), b""):
-                data = rest + read if rest else read
-                cut = data.rfind(b"\n") + 1
-                if cut == 0:  # a line longer than a block: read on
-                    rest = data
-                    continue
-                block, rest = data[:cut], data[cut:]
-                yield block, line
-                line += block.count(b"\n")
-            if rest:
-                yield rest + b"\n", line
+            malformed: list[Malformed] = []
+
+            def on_invalid(row: pa_csv.InvalidRow) -> str:
+                malformed.append(Malformed(row.number, row.text, row.expected_columns, row.actual_columns))
+                return "skip"
+
+            reader = pa_csv.open_csv(
+                self.path,
+                read_options=pa_csv.ReadOptions(use_threads=False, block_size=self.chunk_bytes),
+                parse_options=pa_csv.ParseOptions(invalid_row_handler=on_invalid, ignore_empty_lines=False),
+                convert_options=_text_columns(source, dictionary),
+            )
+            first = 2  # the header is line 1
+            skipped = np.empty(0, dtype=np.int64)
+            for batch in reader:
+                if malformed:
+                    skipped = np.union1d(skipped, [m.line for m in malformed])
+                lines = _kept_lines(first, batch.num_rows, skipped)
+                if batch.num_rows:
+                    first = int(lines[-1]) + 1
+                columns = {f: batch.column(c) for f, c in source.items()}
+                yield Chunk(columns, lines, [m for m in malformed if m.line < first])
+                malformed[:] = [m for m in malformed if m.line >= first]
+            if malformed:  # malformed lines after the last kept row
+                yield Chunk({f: pa.array([], pa.string()) for f in source}, np.empty(0, dtype=np.int64), malformed)
             self.sha256 = digest.result()
-
-
-def _as_is(chunk: Chunk) -> Chunk:
-    return chunk
 
 
 def parquet_chunk(batch: pa.RecordBatch, first_row: int, source: dict[str, str]) -> Chunk:
@@ -182,16 +171,9 @@ def csv_names(first: bytes, where: str) -> list[str]:
 
 
 def parse_csv(
-    data: bytes,
-    first_line: int,
-    names: list[str],
-    source: dict[str, str],
-    dictionary: Collection[str] = (),
-    *,
-    threads: bool = True,
+    data: bytes, first_line: int, names: list[str], source: dict[str, str], dictionary: Collection[str] = ()
 ) -> Chunk:
-    """Whole lines of CSV (no header) starting at `first_line`, as text columns with their line numbers.
-    `threads`: parse on pyarrow's threads too (one request); False where callers already use every core."""
+    """Whole lines of CSV (no header) starting at `first_line`, as text columns with their line numbers."""
     bad: list[pa_csv.InvalidRow] = []
 
     def parse(threads: bool) -> pa.Table:
@@ -206,8 +188,8 @@ def parse_csv(
             convert_options=_text_columns(source, dictionary),
         )
 
-    table = parse(threads=threads)
-    if bad and threads:  # rare: parse again on one thread, which reports each bad row's line number
+    table = parse(threads=True)
+    if bad:  # rare: parse again on one thread, which reports each bad row's line number
         bad.clear()
         table = parse(threads=False)
     malformed = [Malformed(first_line + r.number - 1, r.text, r.expected_columns, r.actual_columns) for r in bad]

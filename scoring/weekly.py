@@ -274,8 +274,8 @@ def run_weekly(
         # The reader parses on this thread while WORKERS threads score the chunks already read (pyarrow and
         # numpy release the GIL in their kernels): both cores stay busy, results are taken in input order.
         with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="score") as pool:
-            pieces = reader.pieces(header.source, scorer.categorical)
-            for _, scored in in_order(pool, lambda piece: score_chunk(scorer, piece()), pieces, WORKERS + 1):
+            chunks = reader.chunks(header.source, scorer.categorical)
+            for _, scored in in_order(pool, lambda chunk: score_chunk(scorer, chunk), chunks, WORKERS + 1):
                 assembly.add(scored)
         source = Source(input_path.name, reader.sha256, reader.format, header.extra)
         return assembly.finish(source, selection or Selection(), max_rejected_share, started)

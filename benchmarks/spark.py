@@ -34,7 +34,7 @@ def _cores(master: str) -> int:
 def _run(export: Path, out: Path, engine: str, master: str) -> dict[str, float]:
     command = [sys.executable, "-m", "scoring", "weekly", str(export), "--out", str(out), "--no-report",
                "--archive", str(out.parent / "lists"), "--engine", engine, "--master", master]  # fmt: skip
-    wall, rss = timed(command, f"scoring weekly ({engine})")
+    wall, rss, _ = timed(command, f"scoring weekly ({engine})")
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     return {"process": wall, "rss": rss, "list": summary["wall_seconds"], **summary["engine"].get("seconds", {})}
 

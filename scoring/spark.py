@@ -159,7 +159,10 @@ def _scorer(job: _Job) -> Scorer:
         directory = Path(tempfile.mkdtemp(prefix="churnguard-model-"))
         for name, data in job.model_files.items():
             (directory / name).write_bytes(data)
-        model = load_model_dir(directory, job.profile_sha256, tuple(job.profile.features), from_plan=True)
+        try:
+            model = load_model_dir(directory, job.profile_sha256, tuple(job.profile.features), from_plan=True)
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)  # scored from the plan, in memory: the files are done
         validator = Validator(job.profile, build_customer_model(job.profile), job.max_batch)
         scorer = _SCORERS[job.model_key] = Scorer(validator, model)
     return scorer
@@ -228,7 +231,9 @@ def _chunk(job: _Job, piece: pa.RecordBatch, first: int) -> Chunk:
     lines = piece.column("value")
     if first == 1:  # the header
         lines, first = lines.slice(1), 2
-    data = "\n".join(lines.to_pylist()).encode() + b"\n" if len(lines) else b""
+    if len(lines) == 0:  # a block of the header alone
+        return Chunk({f: pa.array([], pa.string()) for f in job.source}, np.empty(0, dtype=np.int64))
+    data = "\n".join(lines.to_pylist()).encode() + b"\n"
     return parse_csv(data, first, job.names, job.source, job.categorical)
 
 

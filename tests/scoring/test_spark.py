@@ -20,7 +20,7 @@ from scoring.cli import main
 from scoring.spark import SparkEngine, session
 from scoring.weekly import Scorer
 from testkit.paths import PROFILE_PATH
-from tests.scoring.kit import data_rows, planted_export, weekly, write_csv, write_parquet
+from tests.scoring.kit import DATA, data_rows, planted_export, weekly, write_csv, write_parquet
 
 pytestmark = [pytest.mark.slow, pytest.mark.long(40)]  # measured: 39.6 s on one worker
 SPLIT_BYTES = 128 << 10
@@ -113,8 +113,12 @@ def test_the_command_refuses_an_unusable_export_with_one_line(
     options = ["--out", str(tmp_path / "out"), "--engine", "spark", "--master", "local[2]", "--no-report"]
     assert main(["weekly", str(source), *options, "--profile", str(PROFILE_PATH)]) == 2
     assert main(["weekly", str(tmp_path / "absent.csv"), *options, "--profile", str(PROFILE_PATH)]) == 2
+    header_only = tmp_path / "header.csv"
+    header_only.write_text(DATA.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
+    assert main(["weekly", str(header_only), *options, "--profile", str(PROFILE_PATH)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 2, err
+    assert len(err) == 3, err
+    assert err[2] == f"error: {header_only.name}: the header is there but there are no rows"
     assert err[0].startswith("error: required columns missing")
     assert err[1].startswith("error: ")
     assert "absent.csv" in err[1]

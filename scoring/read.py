@@ -57,8 +57,7 @@ class ExportReader:
         self.chunk_bytes = chunk_bytes
         self.sha256 = ""
         try:
-            with path.open("rb") as handle:
-                self.parquet = handle.read(4) == PARQUET_MAGIC
+            self.parquet = is_parquet_file(path)
         except OSError as exc:
             raise UnusableInput(f"cannot read {path}: {exc.strerror}") from exc
         self.format = "parquet" if self.parquet else "csv"
@@ -126,6 +125,12 @@ def parquet_chunk(batch: pa.RecordBatch, first_row: int, source: dict[str, str])
     Parquet export is judged exactly as the same CSV would be."""
     columns = {f: batch.column(c).cast(pa.string()).fill_null("") for f, c in source.items()}
     return Chunk(columns, np.arange(first_row, first_row + batch.num_rows, dtype=np.int64))
+
+
+def is_parquet_file(path: Path) -> bool:
+    """By the magic bytes, not the name. Raises OSError when the file cannot be read."""
+    with path.open("rb") as handle:
+        return handle.read(4) == PARQUET_MAGIC
 
 
 def sha256_of(path: Path) -> str:

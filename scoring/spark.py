@@ -21,6 +21,7 @@ project's code are shipped with the job.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import shutil
@@ -41,7 +42,7 @@ import pyarrow.parquet as pq
 
 from scoring.explain import REASONS
 from scoring.header import Header, UnusableInput
-from scoring.read import PARQUET_MAGIC, Chunk, csv_names, parquet_chunk, parse_csv, sha256_of
+from scoring.read import Chunk, csv_names, is_parquet_file, parquet_chunk, parse_csv, sha256_of
 from scoring.runs import Selection
 from scoring.weekly import Assembly, Outcome, Rejected, Scored, Scorer, Source, score_chunk
 from service.errors import FieldError
@@ -170,12 +171,16 @@ def _scorer(job: _Job) -> Scorer:
 
 def _runs_of_blocks(batch: pa.RecordBatch) -> Iterator[pa.RecordBatch]:
     """Consecutive rows of one input block (a task reads its blocks one after the other)."""
-    files, starts = batch.column(FILE).to_pylist(), batch.column(START).to_numpy()
-    begin = 0
-    for end in range(1, batch.num_rows + 1):
-        if end == batch.num_rows or files[end] != files[begin] or starts[end] != starts[begin]:
-            yield batch.slice(begin, end - begin)
-            begin = end
+    if batch.num_rows == 0:
+        return
+    files, starts = batch.column(FILE), batch.column(START)
+    changed = pc.or_(
+        pc.not_equal(files.slice(1), files.slice(0, len(files) - 1)),
+        pc.not_equal(starts.slice(1), starts.slice(0, len(starts) - 1)),
+    )  # by Arrow kernels: a Python comparison per row cost about a third of a second a million rows
+    edges = [0, *(np.flatnonzero(np.asarray(changed, dtype=bool)) + 1).tolist(), batch.num_rows]
+    for begin, end in itertools.pairwise(edges):
+        yield batch.slice(begin, end - begin)
 
 
 def _answer(scored: Scored, block: int) -> pa.RecordBatch:
@@ -252,8 +257,7 @@ def _is_parquet(location: str) -> bool:
     if local.is_dir():
         return True
     if local.is_file():
-        with local.open("rb") as handle:
-            return handle.read(4) == PARQUET_MAGIC
+        return is_parquet_file(local)
     return location.rstrip("/").endswith(".parquet")
 
 

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from scoring.cli import main
-from scoring.spark import SparkEngine, session
+from scoring.spark import PARTITION_BYTES, SparkEngine, session
 from scoring.weekly import Scorer
 from testkit.paths import PROFILE_PATH
 from tests.scoring.kit import DATA, data_rows, planted_export, weekly, write_csv, write_parquet
@@ -86,9 +86,12 @@ def test_the_command_lists_a_folder_of_parquet_parts_numbered_as_their_concatena
     table = pq.read_table(whole)
     parts = tmp_path / "lake" / "customers"
     parts.mkdir(parents=True)
-    half = table.num_rows // 2  # two small files: one task reads both blocks
-    pq.write_table(table.slice(0, half), parts / "part-00000.parquet", row_group_size=1000)
-    pq.write_table(table.slice(half), parts / "part-00001.parquet", row_group_size=1000)
+    # Six small files on two cores: Spark packs about three into each task, so one Arrow batch spans several
+    # blocks and each must be numbered from its own first row (proven: scoring a batch as one block fails here).
+    engine.spark.conf.set("spark.sql.files.maxPartitionBytes", str(PARTITION_BYTES))
+    size = -(-table.num_rows // 6)
+    for k in range(6):
+        pq.write_table(table.slice(k * size, size), parts / f"part-{k:05d}.parquet", row_group_size=1000)
     local = weekly(scorer, whole, tmp_path / "local", max_rejected_share=0.5).summary
     command = ["weekly", str(parts), "--out", str(tmp_path / "spark"), "--engine", "spark", "--master", "local[2]",
                "--model-dir", str(trained_model_dir), "--profile", str(PROFILE_PATH), "--no-report",

@@ -38,7 +38,10 @@ from testkit.prometheus import Prometheus, alerting_config, running_prometheus, 
 from testkit.service import Service, serving, start_service
 from tests.utils.alerting import (
     API_DOWN,
+    FLUSH_SECONDS,
     NOT_READY,
+    REPEAT_SECONDS,
+    SHORTEST,
     SYNTHETIC,
     arrival,
     gaps,
@@ -54,10 +57,7 @@ from tests.utils.ops_figures import report
 pytestmark = [pytest.mark.slow, pytest.mark.long(31)]
 
 INTERVAL = "1s"
-SHORTEST = {"group_wait": "1s", "group_interval": "1s"}
-FLUSH_SECONDS = 1.0  # the group_interval above
-HEARTBEAT_REPEAT = "2s"
-REPEAT_SECONDS = 2.0
+HEARTBEAT_REPEAT = f"{REPEAT_SECONDS:g}s"
 NOTIFY_SECONDS = 30.0  # bound on each wait for a notification (about 3-6 s in practice)
 RELOAD_SECONDS = 0.2
 # Prometheus re-sends firing alerts this often (1m by default): a first send lost to start-up order is repaired.

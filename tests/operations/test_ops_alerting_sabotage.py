@@ -26,8 +26,11 @@ from testkit.process import TimedOut, wait_for
 from testkit.prometheus import load_yaml
 from tests.utils.alerting import (
     API_DOWN,
+    FLUSH_SECONDS,
     HEARTBEAT,
     NOT_READY,
+    REPEAT_SECONDS,
+    SHORTEST,
     SYNTHETIC,
     WATCHDOG,
     arrival,
@@ -42,8 +45,6 @@ from tests.utils.alerting import (
 pytestmark = [pytest.mark.slow, pytest.mark.long(36)]
 
 INSTANCE = "127.0.0.1:8000"
-SHORTEST = {"group_wait": "1s", "group_interval": "1s"}
-REPEAT_SECONDS, FLUSH_SECONDS = 2.0, 1.0
 WAIT_SECONDS = 15.0
 Change = Callable[[dict[str, Any]], None]
 

@@ -15,6 +15,11 @@ SYNTHETIC = "ChurnSyntheticPredictFailing"
 WATCHDOG = "Watchdog"
 ON_CALL = "on-call"
 HEARTBEAT = "heartbeat"
+# The test copies' Alertmanager timers (the shipped config's minutes as seconds), shared by the end-to-end test
+# and its sabotage twins so both run the same clock.
+SHORTEST = {"group_wait": "1s", "group_interval": "1s"}
+FLUSH_SECONDS = 1.0  # the group_interval above
+REPEAT_SECONDS = 2.0  # the heartbeat route's repeat interval
 
 
 def arrival(

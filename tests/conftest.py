@@ -3,6 +3,7 @@ in which xdist hands out the files."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections import Counter
 from collections.abc import Iterator
@@ -19,6 +20,15 @@ from service.app import create_app
 from service.profile import DataProfile, load_profile
 from service.settings import Settings
 from testkit.paths import PROFILE_PATH, ROOT
+from testkit.process import STRIPPED_PREFIX
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The suite is hermetic: a shell's exported CHURN_* settings (tox passes them on, for `tox -e serve`) would
+    change every in-process app and command (API keys, limits, a challenger), as `testkit.process.clean_env`
+    already keeps them from the processes the tests start. Tests that want a setting set it themselves."""
+    for name in [name for name in os.environ if name.startswith(STRIPPED_PREFIX)]:
+        del os.environ[name]
 
 
 @pytest.hookimpl(trylast=True)  # after the folders' own hooks have marked their items slow

@@ -31,8 +31,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.long(22)]
 
 def test_workers_that_do_not_add_up_their_counts_are_caught(tmp_path: Path, model_dir: Path) -> None:
     with serving_workers(tmp_path, model_dir, command=planted(tmp_path, "no-aggregation")) as service:
-        failures = count_failures(service, PREDICTIONS)
-        assert both_took_part(counted_by_worker(metrics_dir(service), "churn_predictions_total"))
+        counts = functools.partial(counted_by_worker, metrics_dir(service), "churn_predictions_total")
+        failures = until_both_answered(lambda: count_failures(service, PREDICTIONS), counts)
+        assert both_took_part(counts())
     assert failures, "one scrape still counted every prediction"
     assert "one scrape counted" in failures[0]
 

@@ -15,9 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+ALREADY_EXISTS = ErrorCode.Name(RESOURCE_ALREADY_EXISTS)
 
 
 def resolve_tracking_uri(explicit: str | None = None) -> str:
@@ -50,12 +53,22 @@ class Store:
 
     def experiment_id(self, name: str) -> str:
         existing = self.client.get_experiment_by_name(name)
-        if existing is not None:
-            return str(existing.experiment_id)
+        return str(existing.experiment_id) if existing is not None else self.create_or_take(name)
+
+    def create_or_take(self, name: str) -> str:
+        """Create the experiment; if another experimenter has created it since we looked (two `run`s starting
+        at once against a team server: seen in the concurrency test as PostgreSQL's unique violation, answered
+        RESOURCE_ALREADY_EXISTS), theirs is the one."""
         location = None
         if self.artifact_root is not None:
             location = (self.artifact_root / re.sub(r"[^A-Za-z0-9_.-]", "_", name)).as_uri()
-        return self.client.create_experiment(name, artifact_location=location)
+        try:
+            return str(self.client.create_experiment(name, artifact_location=location))
+        except MlflowException as exc:
+            created = self.client.get_experiment_by_name(name) if exc.error_code == ALREADY_EXISTS else None
+            if created is None:
+                raise
+            return str(created.experiment_id)
 
     def read_artifact_text(self, run_id: str, path: str) -> str:
         with tempfile.TemporaryDirectory(prefix="churnguard-artifact-") as scratch:

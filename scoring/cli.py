@@ -17,6 +17,7 @@ from pathlib import Path
 from scoring.archive import ArchiveError, archive_root, parse_week
 from scoring.header import UnusableInput
 from scoring.listing import ListJob, make_list
+from scoring.memory import reuse_large_blocks
 from scoring.outcomes_cli import add_outcomes, run_outcomes
 from scoring.runs import Selection
 from scoring.table import render_table
@@ -132,6 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return UNUSABLE
     validator = Validator(profile, build_customer_model(profile), MAX_BATCH)
     scorer = Scorer(validator, model)
+    reuse_large_blocks()  # this process is the batch's own (the service's allocator is left as it is)
     challenger_dir = args.challenger_dir or (Path(d) if (d := os.environ.get(CHALLENGER_ENV)) else None)
     shadow, why_not = _challenger(challenger_dir, profile_sha256, tuple(profile.features))
     try:

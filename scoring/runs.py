@@ -10,10 +10,9 @@ of the file (at 10M rows, 153 runs: 65,536 + 156,672 rows at most, ~30 MB).
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,8 @@ from numpy.typing import NDArray
 
 from scoring.blocks import Sorted, blocks, stable_argsort
 from scoring.explain import REASONS
+from scoring.memory import trim
+from scoring.parallel import WORKERS, in_order
 
 BANDS = (("top 10%", 0.1), ("10-20%", 0.2), ("20-50%", 0.5), ("rest", 1.0))
 RUN_ROWS = 1 << 16  # rows sorted and spilled together
@@ -111,26 +112,7 @@ class Runs:
         if self.pending:
             pending, self.pending, self.pending_rows = self.pending, [], 0
             self.runs.append(_spill(pending, self.directory / f"run-{len(self.runs):05d}.arrow"))
-            _trim()
-
-
-def _libc_trim() -> Callable[[int], int] | None:
-    try:
-        trim: Callable[[int], int] = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
-        return trim
-    except (OSError, AttributeError):  # not glibc: nothing to trim
-        return None
-
-
-_MALLOC_TRIM = _libc_trim()
-
-
-def _trim() -> None:
-    """Hand the pages freed by the chunks and the spill back to the system: glibc keeps them in its arenas
-    (one per thread), and the resident set creeps up with the rows read. Measured at 1M rows: peak RSS
-    432-447 MB with, 455-466 MB without, for the same CPU."""
-    if _MALLOC_TRIM is not None:
-        _MALLOC_TRIM(0)
+            trim()
 
 
 # One random odd multiplier per 8-byte word of an id (ids are at most 64 ASCII characters, CUSTOMER_ID_PATTERN;
@@ -264,6 +246,16 @@ def _listed(probabilities: NDArray[np.float64], written: int, selection: Selecti
     return take
 
 
+HEADER = (",".join(f'"{c}"' for c in COLUMNS) + "\n").encode()
+_NO_HEADER = pa_csv.WriteOptions(include_header=False)
+
+
+def _csv_text(table: pa.Table) -> pa.Buffer:
+    text = pa.BufferOutputStream()
+    pa_csv.write_csv(table, text, _NO_HEADER)
+    return text.getvalue()
+
+
 def merge(runs: Runs, drop: set[int], out: Path, selection: Selection) -> Merged:
     """Write at_risk.csv in rank order, leaving out the `drop` lines."""
     bands = _Bands(runs.rows - len(drop))
@@ -299,13 +291,14 @@ def merge(runs: Runs, drop: set[int], out: Path, selection: Selection) -> Merged
                 }
             ).select(list(COLUMNS))  # fmt: skip
 
-    with ExitStack() as stack, open(out, "wb") as sink:
-        writer: pa_csv.CSVWriter | None = None
-        for table in tables(stack):
-            writer = writer or pa_csv.CSVWriter(sink, table.schema)
-            writer.write_table(table)  # measured again: formatting blocks on two threads is no faster (GIL)
-        if writer is None:
-            sink.write((",".join(f'"{c}"' for c in COLUMNS) + "\n").encode())
-        else:
-            writer.close()
+    # A new file, never written over the old one: that may be an archived list (`scoring.cut`).
+    staging = out.with_name(f".{out.name}.merging")
+    staging.unlink(missing_ok=True)
+    with ExitStack() as stack, open(staging, "wb") as sink, ThreadPoolExecutor(WORKERS, "csv") as pool:
+        sink.write(HEADER)
+        # Arrow formats a block with the GIL released: two blocks at a time on two cores, while this thread
+        # merges the next one (measured at 1M rows: 0.37 s against 0.90 s to format on one thread).
+        for _, text in in_order(pool, _csv_text, tables(stack), WORKERS + 1):
+            sink.write(text)
+    staging.replace(out)
     return Merged(written, bands.bands, bands.histogram.tolist(), held)

@@ -4,6 +4,7 @@ route; the cut to `--top`/`--min-probability` is what `run_weekly` writes itself
 from __future__ import annotations
 
 import json
+import stat
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -162,3 +163,15 @@ def test_a_later_list_into_the_same_directory_never_changes_an_archived_one(scor
     (tmp_path / "small.csv").write_text("".join(few))
     make_list(ListJob(tmp_path / "small.csv", out, archive, "command", week="2026-W50"), scorer)
     assert {name: (first.path / name).read_bytes() for name in kept} == kept
+
+
+def test_a_whole_list_is_the_archived_file_itself_and_read_only(scorer: Scorer, tmp_path: Path) -> None:
+    """Nothing cut: at_risk.csv is a hard link to the archived ranking (no 150 MB copy at 1M rows), so it is
+    read-only, and a cut list is a file of its own."""
+    whole = make_list(_job(tmp_path, "whole"), scorer).archived[0]
+    listed, archived = (tmp_path / "whole" / "at_risk.csv").stat(), (whole.path / "at_risk.csv").stat()
+    assert (listed.st_ino, listed.st_dev) == (archived.st_ino, archived.st_dev)
+    assert stat.S_IMODE(listed.st_mode) & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH) == 0
+    cut = make_list(ListJob(DATA, tmp_path / "cut", tmp_path / "other", "command", week=WEEK,
+                            selection=Selection(top=5)), scorer).archived[0]  # fmt: skip
+    assert (tmp_path / "cut" / "at_risk.csv").stat().st_ino != (cut.path / "at_risk.csv").stat().st_ino

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from experiments.data import COLUMNS
 from scoring import runs
 from scoring.cli import main
+from scoring.explain import BLANK, decimal_labels
 from scoring.header import UnusableInput
 from scoring.validate import json_value
 from scoring.weekly import Scorer
@@ -167,6 +168,16 @@ def test_every_reason_names_the_customers_own_value_and_its_exact_contribution(s
             if contributions[j] > 0:
                 assert row[f"reason_{k}"].split("=")[0] == explainer.features[j]
                 assert float(row[f"reason_{k}_logit"]) == round(float(contributions[j]), 4)
+
+
+def test_a_decimal_reason_reads_as_python_spells_the_value() -> None:
+    """Labels of decimal values are formatted by Arrow's kernels; they must read as `repr` does (whole numbers
+    keep their ".0", shortest round trip otherwise), and a blank as blank."""
+    values = np.array(
+        [70.0, 18.25, 0.1, 0.30000000000000004, 1e-05, -2e-07, 8684.8, 7615468867953.339, 1e22, -3.0, np.nan]
+    )
+    labels = decimal_labels("total_charges", values).to_pylist()
+    assert labels == [f"total_charges={BLANK if np.isnan(v) else repr(v)}" for v in values.tolist()]
 
 
 def _typed(customer: dict[str, str], scorer: Scorer) -> dict[str, object]:

@@ -1,0 +1,45 @@
+"""glibc's allocator, tuned for a batch that allocates and frees arrays of a few MB per chunk.
+
+Two calls, both no-ops where the C library is not glibc: `reuse_large_blocks` (once, by the command) keeps
+freed blocks of up to 64 MiB for the next chunk instead of unmapping them, and `trim` (after each spill)
+hands the pages that are free for good back to the system, so the resident set stays bounded.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+
+# mallopt's parameters (malloc.h)
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+LARGE_BLOCK = 64 << 20
+TRIM_THRESHOLD = 256 << 20
+
+
+def _glibc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim, libc.mallopt  # noqa: B018 - glibc's, absent elsewhere
+        return libc
+    except (OSError, AttributeError):
+        return None
+
+
+_LIBC = _glibc()
+
+
+def reuse_large_blocks() -> None:
+    """Serve each chunk's arrays from the blocks the last one freed: above glibc's mmap threshold (128 kB,
+    rising with use) every array was a fresh mapping, each page faulted in again. Measured at 1M rows: 108k
+    against 203k minor faults, 1.1 s against 1.7 s of system time, peak RSS 365-371 MB against 340-350 MB."""
+    if _LIBC is not None:
+        _LIBC.mallopt(M_MMAP_THRESHOLD, LARGE_BLOCK)
+        _LIBC.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+
+
+def trim() -> None:
+    """Hand the pages freed by the chunks and the spill back to the system: glibc keeps them in its arenas
+    (one per thread), and the resident set creeps up with the rows read. Measured at 1M rows: peak RSS
+    432-447 MB with, 455-466 MB without, for the same CPU."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)

@@ -183,7 +183,6 @@ class Assembly:
         return self
 
     def __exit__(self, *_: object) -> None:
-        self.runs.close()
         self.rejected.close()
         shutil.rmtree(self.spill, ignore_errors=True)
 

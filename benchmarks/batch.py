@@ -1,4 +1,4 @@
-"""The weekly list at scale: `python -m benchmarks.batch [--rows N] [--scale 10] [--no-mlflow]`.
+"""The weekly list at scale: `python -m benchmarks.batch [--rows N] [--rounds 3] [--scale 10] [--no-mlflow]`.
 
 A seeded resample of the data set to N rows (blank TotalCharges kept; a few planted bad rows), then, each as
 its own process timed by /usr/bin/time (wall seconds, peak RSS):
@@ -7,13 +7,15 @@ its own process timed by /usr/bin/time (wall seconds, peak RSS):
 - `mlflow models predict` of the same pipeline logged as an MLflow model in a temporary store;
 - with `--scale K`: the command again on K times the rows (linearity, same RSS ceiling);
 - with `--compare DIR`: the command as another checkout (e.g. main) has it, on the same file.
-The machine may be shared: compare the ratios, which are measured in the same run.
+Every path runs once per round (`--rounds`, default 3), the order rotated between rounds. The machine may be
+shared: compare the ratios, each taken within one round; the median and range over the rounds are printed.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,6 +32,7 @@ from experiments.data import COLUMNS
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data" / "telco_customer_churn.csv"
 SEED = 20261201
+OURS = "scoring weekly"
 PLANTED_EVERY = 100_000  # one bad row (out of range / unknown category / broken rule) per 100k
 
 
@@ -96,9 +99,24 @@ LOG_MODEL = textwrap.dedent(
 )
 
 
+def _report(rows: int, rounds: int, results: dict[str, list[tuple[float, float, float]]]) -> None:
+    """Per path: the median wall, the highest peak RSS, and the wall as a multiple of ours, as the median and
+    the range of the per-round ratios (each taken within one round, so machine drift hits both sides alike)."""
+    ours = [wall for wall, _, _ in results[OURS]]
+    print(f"{rows:,} rows (seed {SEED}), {rounds} interleaved round(s); median wall s, highest peak RSS MB, "
+          "wall / ours (median of the rounds' ratios, their range), highest load:")  # fmt: skip
+    for label, runs in results.items():
+        walls = [wall for wall, _, _ in runs]
+        ratios = [wall / mine for wall, mine in zip(walls, ours, strict=True)]
+        spread = f"{min(ratios):5.2f}-{max(ratios):5.2f}" if len(ratios) > 1 else ""
+        print(f"  {label:<24} {statistics.median(walls):7.2f} s {max(r for _, r, _ in runs):8.0f} MB   "
+              f"x{statistics.median(ratios):5.2f} {spread:>11}   load {max(ld for _, _, ld in runs):5.2f}")  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=3, help="every path once per round, the order rotated")
     parser.add_argument("--scale", type=int, default=0, help="also run the command on rows x SCALE (e.g. 10)")
     parser.add_argument("--no-mlflow", action="store_true")
     parser.add_argument("--compare", type=Path, help="also run the command from this checkout (e.g. main), same file")
@@ -106,18 +124,14 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="churn-batch-bench-") as tmp:
         work = Path(tmp)
         export = generate(args.rows, work / "export.csv")
-        results: dict[str, tuple[float, float, float]] = {}
         # The archive beside the output (one filesystem): archiving is a hard link, as in production.
         command = [sys.executable, "-m", "scoring", "weekly", str(export), "--out", str(work / "out"), "--no-report",
                    "--archive", str(work / "lists")]  # fmt: skip
-        results["scoring weekly"] = timed(command, "scoring weekly")
+        paths: dict[str, tuple[list[str], dict[str, str] | None, Path]] = {OURS: (command, None, ROOT)}
         if args.compare:
-            label = f"scoring weekly @{args.compare.name}"
-            results[label] = timed(
-                [*command[:5], "--out", str(work / "compared"), *command[7:]], label, cwd=args.compare
-            )
-        naive = [sys.executable, "-c", NAIVE, str(export), str(work / "naive.csv")]
-        results["naive pandas"] = timed(naive, "naive")
+            compared = [*command[:5], "--out", str(work / "compared"), *command[7:]]
+            paths[f"scoring weekly @{args.compare.name}"] = (compared, None, args.compare)
+        paths["naive pandas"] = ([sys.executable, "-c", NAIVE, str(export), str(work / "naive.csv")], None, ROOT)
         if not args.no_mlflow:
             snake = generate(args.rows, work / "snake.csv", snake=True)
             uri = f"sqlite:///{work}/mlflow.db"
@@ -126,19 +140,21 @@ def main() -> int:
             mlflow_cli = Path(sys.executable).with_name("mlflow")
             predict = [str(mlflow_cli), "models", "predict", "-m", model_uri, "-i", str(snake), "-t", "csv",
                        "-o", str(work / "mlflow.json"), "--env-manager", "local"]  # fmt: skip
-            results["mlflow models predict"] = timed(predict, "mlflow predict", {"MLFLOW_TRACKING_URI": uri})
+            paths["mlflow models predict"] = (predict, {"MLFLOW_TRACKING_URI": uri}, ROOT)
+        results: dict[str, list[tuple[float, float, float]]] = {label: [] for label in paths}
+        labels = list(paths)
+        for round_ in range(args.rounds):
+            # Rotated: no path is always the first after the export is written, or always after the heaviest.
+            for label in labels[round_ % len(labels) :] + labels[: round_ % len(labels)]:
+                command_, env, cwd = paths[label]
+                results[label].append(timed(command_, f"{label} (round {round_ + 1})", env, cwd))
+        _report(args.rows, args.rounds, results)
         if args.scale:
             big = generate(args.rows * args.scale, work / "big.csv")
-            command[4] = str(big)
-            results[f"scoring weekly x{args.scale}"] = timed(command, "scoring weekly (scaled)")
+            wall, _, _ = timed([*command[:4], str(big), *command[5:]], f"{OURS} x{args.scale}")
             big.unlink()
-        ours = results["scoring weekly"][0]
-        print(f"{args.rows:,} rows (seed {SEED}); wall s, peak RSS MB, the ratio to `scoring weekly`, the load:")
-        for label, (wall, rss, load) in results.items():
-            print(f"  {label:<24} {wall:7.2f} s {rss:8.0f} MB   x{wall / ours:5.2f}   load {load:5.2f}")
-        if args.scale:
-            per_row = results[f"scoring weekly x{args.scale}"][0] / (ours * args.scale)
-            print(f"  linearity: time per row at x{args.scale} / at x1 = {per_row:.2f}")
+            ours = statistics.median(w for w, _, _ in results[OURS])
+            print(f"  linearity: time per row at x{args.scale} / at x1 (median) = {wall / (ours * args.scale):.2f}")
     return 0
 
 

@@ -1,14 +1,17 @@
 """glibc's allocator, tuned for a batch that allocates and frees arrays of a few MB per chunk.
 
 Two calls, both no-ops where the C library is not glibc: `reuse_large_blocks` (once, by the command) keeps
-freed blocks of up to 64 MiB for the next chunk instead of unmapping them, and `trim` (after each spill)
-hands the pages that are free for good back to the system, so the resident set stays bounded.
+freed blocks of up to 64 MiB for the next chunk instead of unmapping them, and has Arrow allocate from glibc
+too; `trim` (after each spill) hands the pages that are free for good back to the system, so the resident
+set stays bounded.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+
+import pyarrow as pa
 
 # mallopt's parameters (malloc.h)
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
@@ -35,6 +38,10 @@ def reuse_large_blocks() -> None:
     if _LIBC is not None:
         _LIBC.mallopt(M_MMAP_THRESHOLD, LARGE_BLOCK)
         _LIBC.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+        # Arrow's own pool (mimalloc) returns freed pages to the system as it goes and keeps its own spans
+        # beside glibc's: with one allocator, tuned as above, and trimmed after each spill, measured at 1M rows
+        # 290-304 MB of peak RSS against 338-363 MB, at the same or better speed.
+        pa.set_memory_pool(pa.system_memory_pool())
 
 
 def trim() -> None:

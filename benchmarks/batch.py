@@ -121,6 +121,8 @@ def main() -> int:
     parser.add_argument("--no-mlflow", action="store_true")
     parser.add_argument("--compare", type=Path, help="also run the command from this checkout (e.g. main), same file")
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     with tempfile.TemporaryDirectory(prefix="churn-batch-bench-") as tmp:
         work = Path(tmp)
         export = generate(args.rows, work / "export.csv")

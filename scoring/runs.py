@@ -243,10 +243,12 @@ def _shared_dictionaries(
     """One dictionary per reason column for all the runs, and for each run, its indices' place in it. With a
     dictionary of its own per run, concatenating a block's batches unified every run's dictionary again for
     each block: a third of the merge's samples at 1M rows (py-spy), growing with the runs."""
-    first = [reader.get_batch(0) for reader in readers]  # a run holds at least one row
     recodings: list[dict[str, pa.Array]] = [{} for _ in readers]
     shared: dict[str, pa.Array] = {}
-    for name in [f.name for f in first[0].schema if pa.types.is_dictionary(f.type)] if first else []:
+    if not readers:
+        return shared, recodings
+    first = [reader.get_batch(0) for reader in readers]  # a run holds at least one row
+    for name in [f.name for f in first[0].schema if pa.types.is_dictionary(f.type)]:
         own = [batch.column(name).dictionary for batch in first]
         shared[name] = pc.unique(pa.chunked_array(own, pa.string()))
         for recoding, dictionary in zip(recodings, own, strict=True):

@@ -77,48 +77,46 @@ class Explainer:
         self.at_baseline = self.baseline @ self.weights
         # Labels that never change: every category, every whole number an integer feature may take.
         fixed: list[str] = []
-        self._first: dict[str, int] = {}  # feature -> index of its first fixed label
-        self._low: dict[str, int] = {}  # integer feature -> the value its first label shows
+        first: dict[str, int] = {}  # feature -> index of its first fixed label
+        low: dict[str, int] = {}  # integer feature -> the value its first label shows
         for name, spec in profile.features.items():
             if isinstance(spec, CategoricalFeature):
                 values = [str(v) for v in spec.allowed]
             elif isinstance(spec, IntegerFeature):
                 values = [str(v) for v in range(int(spec.min), int(spec.max) + 1)]
-                self._low[name] = int(spec.min)
+                low[name] = int(spec.min)
             else:
                 continue
-            self._first[name] = len(fixed)
+            first[name] = len(fixed)
             fixed += [f"{name}={v}" for v in values]
         self._fixed_labels = pa.array(fixed, pa.string())
+        # Per feature (in `features` order): its first fixed label (-1: a decimal feature) and its lowest value.
+        self._first_of = np.array([first.get(name, -1) for name in self.features], dtype=np.int64)
+        self._low_of = np.array([low.get(name, 0) for name in self.features], dtype=np.int64)
 
     def contributions(self, matrix: NDArray[np.float64]) -> NDArray[np.float64]:
         """Rows x input features, in logit space; they sum to the logit minus the logit at the baseline."""
         return matrix @ self.weights - self.at_baseline
 
-    def _label_indices(
-        self,
-        positions: NDArray[np.intp],
-        feature: NDArray[np.intp],
-        values: Mapping[str, NDArray[Any]],
-        labels: list[pa.Array],
-        size: int,
-    ) -> tuple[NDArray[np.int32], int]:
-        """The label index of each row at `positions`, for the feature it names, and the labels' new count:
-        labels of decimal values are appended to `labels` (`size` of them so far) as they are needed (only
-        the chosen cells are formatted, each value once)."""
-        out = np.zeros(feature.size, dtype=np.int32)
-        for j in np.unique(feature).tolist():
-            name = self.features[j]
+    def _labels(
+        self, positions: NDArray[np.intp], feature: NDArray[np.intp], values: Mapping[str, NDArray[Any]]
+    ) -> tuple[NDArray[np.int32], pa.Array]:
+        """The label index of each row at `positions`, for the feature it names, and the labels: the fixed
+        ones, then each decimal value chosen, formatted once per value and feature (only the chosen cells)."""
+        cells = np.column_stack([values[name] for name in self.features])[positions, feature]
+        out = np.empty(feature.size, dtype=np.int32)
+        fixed = self._first_of[feature] >= 0
+        named = feature[fixed]
+        out[fixed] = self._first_of[named] + (cells[fixed].astype(np.int64) - self._low_of[named])
+        labels = [self._fixed_labels]
+        size = len(self._fixed_labels)
+        for j in np.unique(feature[~fixed]).tolist():
             rows = np.flatnonzero(feature == j)
-            cells = values[name][positions[rows]]
-            if name in self._first:
-                out[rows] = self._first[name] + (cells.astype(np.int64) - self._low.get(name, 0))
-                continue
-            distinct, inverse = np.unique(cells, return_inverse=True)
+            distinct, inverse = np.unique(cells[rows], return_inverse=True)
             out[rows] = size + inverse.reshape(-1)
-            labels.append(decimal_labels(name, distinct))
+            labels.append(decimal_labels(self.features[j], distinct))
             size += len(distinct)
-        return out, size
+        return out, pa.concat_arrays(labels)
 
     def reasons(self, matrix: NDArray[np.float64], values: Mapping[str, NDArray[Any]]) -> Reasons:
         """`reason_k` ("contract=Month-to-month") and `reason_k_logit` for k = 1..3, null when fewer than k
@@ -129,25 +127,27 @@ class Explainer:
             return Reasons({}, {})
         contributions = self.contributions(matrix)
         every = np.arange(rows)
-        labels = [self._fixed_labels]
-        size = len(self._fixed_labels)
-        slots: list[tuple[NDArray[np.int32], NDArray[np.float64], NDArray[np.bool_]]] = []
+        slots: list[tuple[NDArray[np.intp], NDArray[np.float64], NDArray[np.bool_]]] = []
         for _ in range(REASONS):
             # argmax takes the first of equal values: the order of a stable sort, at a third of its cost.
             top = np.argmax(contributions, axis=1)
             value = contributions[every, top]
             contributions[every, top] = -np.inf
-            raises = value > 0
-            chosen, size = self._label_indices(np.flatnonzero(raises), top[raises], values, labels, size)
-            slots.append((chosen, value, raises))
-        dictionary = pa.concat_arrays(labels)
-        given = np.bincount(np.concatenate([chosen for chosen, _, _ in slots]), minlength=size)
+            slots.append((top, value, value > 0))
+        # The three slots' labels in one pass: one lookup, and each decimal value formatted once.
+        chosen, dictionary = self._labels(
+            np.concatenate([np.flatnonzero(raises) for _, _, raises in slots]),
+            np.concatenate([top[raises] for top, _, raises in slots]),
+            values,
+        )
+        given = np.bincount(chosen, minlength=len(dictionary))
         used = np.flatnonzero(given)
         counts = dict(zip(dictionary.take(pa.array(used)).to_pylist(), given[used].tolist(), strict=True))
         columns: dict[str, pa.Array] = {}
-        for k, (chosen, value, raises) in enumerate(slots, start=1):
+        ends = np.cumsum([np.count_nonzero(raises) for _, _, raises in slots])
+        for k, ((_, value, raises), slot) in enumerate(zip(slots, np.split(chosen, ends[:-1]), strict=True), start=1):
             indices = np.zeros(rows, dtype=np.int32)
-            indices[raises] = chosen
+            indices[raises] = slot
             columns[f"reason_{k}"] = pa.DictionaryArray.from_arrays(pa.array(indices, mask=~raises), dictionary)
             columns[f"reason_{k}_logit"] = pa.array(np.round(value, 4), mask=~raises)
         return Reasons(columns, counts)

@@ -13,6 +13,9 @@ from pathlib import Path
 from verification.requirements import normalize
 
 SKIP_DIRS = {"__pycache__", "node_modules", "build", "dist"}
+# tox's inline plugin is loaded by tox itself, from the tool environment that `.ci/run` and the README pin (tox,
+# tox-uv), never from the lock: its imports are that environment's, not the project's.
+TOOL_FILES = {"toxfile.py"}
 
 
 @dataclass(frozen=True)
@@ -22,10 +25,14 @@ class Import:
 
 
 def python_files(root: Path) -> list[Path]:
-    """Every .py file of the project; hidden directories (.venv, .tox, .git) and build output are not the project."""
+    """Every .py file of the project; hidden directories (.venv, .tox, .git), build output and the tool files
+    (TOOL_FILES) are not the project."""
     files = []
     for path in sorted(root.rglob("*.py")):
-        parts = path.relative_to(root).parts[:-1]
+        relative = path.relative_to(root)
+        parts = relative.parts[:-1]
+        if str(relative) in TOOL_FILES:
+            continue
         if not any(part.startswith(".") or part in SKIP_DIRS for part in parts):
             files.append(path)
     return files

@@ -12,6 +12,7 @@ import pytest
 
 from testkit.paths import REQUIREMENTS_IN, REQUIREMENTS_TXT
 from verification.hashes import index_digests
+from verification.imports import scan
 from verification.lock import Compiler, check_lock, currency_problems, pip_compile
 from verification.requirements import parse
 
@@ -89,6 +90,17 @@ def test_a_pin_that_differs_from_the_installed_version_is_caught(tmp_path: Path)
 def test_an_import_missing_from_requirements_in_is_caught(tmp_path: Path) -> None:
     failures = _run(tmp_path, declared=DECLARED.replace("\nscikit-learn\n", "\n"))
     assert any(f.startswith("sklearn (imported at ") and "scikit-learn, which requirements.in" in f for f in failures)
+
+
+def test_only_the_root_toxfile_is_left_to_toxs_own_environment(tmp_path: Path) -> None:
+    """tox loads the root toxfile.py from its tool environment; a file of that name anywhere else is the
+    project's, and its imports must be declared like any other."""
+    (tmp_path / "toxfile.py").write_text("import tox\n", encoding="utf-8")
+    (tmp_path / "scoring").mkdir()
+    (tmp_path / "scoring" / "toxfile.py").write_text("import tox_uv\n", encoding="utf-8")
+    imports, files = scan(tmp_path)
+    assert files == 1
+    assert [(item.module, item.where) for item in imports] == [("tox_uv", "scoring/toxfile.py:1")]
 
 
 def test_a_lock_that_differs_from_what_pip_compile_makes_is_caught(tmp_path: Path) -> None:

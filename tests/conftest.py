@@ -38,6 +38,17 @@ def pytest_configure(config: pytest.Config) -> None:
 UNTRACED = tuple(Path(__file__).parent / folder for folder in ("verification", "team", "operations"))
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-cov's own sessionstart starts the worker's Coverage
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """On an xdist worker, pytest-cov 7.1 has already started a second Coverage at conftest loading: the worker
+    inherits the master's `-n`, so the plugin takes it for a master. That collector sits under the worker's own and
+    resumes tracing whenever `no_cover` stops the worker's, so the mark paused nothing. It is stopped here, before
+    the worker's own starts; its data was never sent to the master (test_coverage_scope.py checks the pause)."""
+    plugin = session.config.pluginmanager.getplugin("_cov")
+    if hasattr(session.config, "workerinput") and plugin is not None and plugin.cov_controller is not None:
+        plugin.cov_controller.cov.stop()
+
+
 @pytest.hookimpl(trylast=True)  # after the folders' own hooks have marked their items slow
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Files marked `long(seconds)` first, longest first; then files with a `slow` test, then the rest, each of

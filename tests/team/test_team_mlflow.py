@@ -202,17 +202,28 @@ def _log_all(client: Callable[[str, list[Metric]], None], run_id: str, keys: lis
 
 KEYS = [f"m{index:04d}" for index in range(1000)]  # one REST batch; the store locks rows in batches of 500
 ROUNDS = 6
+# The planted fault deadlocks only in a round where both writers hold their first batch before either asks for its
+# second. On a loaded 2-core host that took more than 6 rounds (seen once: none of 6 deadlocked), so the planted
+# race runs until its first error, within this many rounds.
+PLANTED_ROUNDS = 60
 
 
-def _race(log_batch: Callable[[str, list[Metric]], None], run_id: str) -> list[BaseException]:
-    """Two writers log the same keys to one run at once, in opposite orders (mlflow/mlflow#24923's recipe)."""
+def _race(
+    log_batch: Callable[[str, list[Metric]], None], run_id: str, rounds: int = ROUNDS, *, until_error: bool = False
+) -> tuple[list[BaseException], int]:
+    """Two writers log the same keys to one run at once, in opposite orders (mlflow/mlflow#24923's recipe): the
+    errors, and how many rounds were raced."""
     _log_all(log_batch, run_id, KEYS, 0)  # the latest_metrics rows exist: now every write locks them
     errors: list[BaseException] = []
     barrier = threading.Barrier(2)
+    raced = [0, 0]
 
     def writer(keys: list[str], offset: int) -> None:
-        for round_ in range(1, ROUNDS + 1):
+        for round_ in range(1, rounds + 1):
             barrier.wait(timeout=60)
+            if until_error and errors:  # both writers see the same errors here: the last round ended for both
+                return
+            raced[offset] = round_
             try:
                 _log_all(log_batch, run_id, keys, 2 * round_ + offset)
             except MlflowException as exc:
@@ -227,7 +238,7 @@ def _race(log_batch: Callable[[str, list[Metric]], None], run_id: str) -> list[B
     for thread in threads:
         thread.join(timeout=120)
     assert not any(thread.is_alive() for thread in threads)
-    return errors
+    return errors, max(raced)
 
 
 def test_concurrent_metric_batches_to_one_run_do_not_deadlock_on_postgresql(
@@ -241,7 +252,7 @@ def test_concurrent_metric_batches_to_one_run_do_not_deadlock_on_postgresql(
         client.log_batch(run, metrics=metrics)
 
     started = time.monotonic()
-    assert _race(log_batch, run_id) == []
+    assert _race(log_batch, run_id) == ([], ROUNDS)
     seconds = round(time.monotonic() - started, 1)
     latest = client.get_run(run_id).data.metrics
     assert latest == dict.fromkeys(KEYS, float(2 * ROUNDS + 1))  # every key's latest value is the last write
@@ -274,12 +285,12 @@ def test_the_race_above_deadlocks_when_the_lock_order_differs_between_writers(
         order.descending = metrics[0].key > metrics[-1].key
         store.log_batch(run, metrics=metrics, params=[], tags=[])
 
-    errors = _race(log_batch, run_id)
-    assert errors, "the planted lock-order fault did not deadlock: the race no longer tests #24923"
+    errors, rounds = _race(log_batch, run_id, PLANTED_ROUNDS, until_error=True)
+    assert errors, f"the planted lock-order fault did not deadlock in {rounds} rounds: the race no longer tests #24923"
     assert all("deadlock detected" in str(error) for error in errors), errors
     assert "deadlock detected" in postgres.log()
     store.engine.dispose()
-    report(request, "team #24923 race, fix undone", {"rounds": ROUNDS, "deadlocks": len(errors)})
+    report(request, "team #24923 race, fix undone", {"rounds": rounds, "deadlocks": len(errors)})
 
 
 def _one_line_error(stderr: str) -> str:

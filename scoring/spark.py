@@ -91,8 +91,11 @@ def _arrow_only() -> Iterator[None]:
         yield
 
 
-def session(master: str, app: str = "churnguard-weekly", partition_bytes: int = PARTITION_BYTES) -> SparkSession:
-    """A Spark session for the command; a local master listens on 127.0.0.1 only and has no UI."""
+def session(
+    master: str, app: str = "churnguard-weekly", partition_bytes: int = PARTITION_BYTES, java_options: str = ""
+) -> SparkSession:
+    """A Spark session for the command; a local master listens on 127.0.0.1 only and has no UI. `java_options`
+    are added to the driver JVM's (the tests' short-lived session starts it without the optimising compiler)."""
     from pyspark.sql import SparkSession  # noqa: PLC0415 - the JVM and py4j only when the engine is chosen
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # executors run this interpreter (local masters)
@@ -106,7 +109,7 @@ def session(master: str, app: str = "churnguard-weekly", partition_bytes: int = 
         .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(ROWS_PER_BATCH))
         .config("spark.sql.files.maxPartitionBytes", str(partition_bytes))
         .config("spark.sql.shuffle.partitions", "4")  # only the block counts are shuffled: a few rows
-        .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}")
+        .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()} {java_options}")
     )
     if master.startswith("local"):
         builder = builder.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")

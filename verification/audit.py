@@ -24,6 +24,7 @@ from experiments.runs import RunOutcome, run_experiment
 from experiments.store import Store
 from experiments.train import TrainResult
 from testkit.paths import BASELINE_CONFIG, ROOT
+from testkit.stores import empty_store
 from verification.configs import config_copy
 from verification.result import CheckResult, verdict
 
@@ -86,7 +87,7 @@ def check_audit(config: Path = BASELINE_CONFIG) -> CheckResult:
     evidence: dict[str, Any] = {"config": str(config)}
     with tempfile.TemporaryDirectory(prefix="churnguard-audit-") as tmp:
         # A fresh store of its own (artifacts beside it): nothing reaches the developer's mlflow.db.
-        store = Store.at(f"sqlite:///{Path(tmp) / 'mlflow.db'}")
+        store = Store.at(empty_store(Path(tmp) / "mlflow.db"))
         config_file = config_copy(config, Path(tmp), data_root=ROOT)  # its data found from any directory
         honest = run_experiment(store, config_file)
         logged = store.client.get_run(honest.run_id).data

@@ -1,5 +1,6 @@
 """`python -m experiments run` in child processes of a given checkout, each with its own `PYTHONHASHSEED` and
-its own SQLite store; started together, always reaped; and what each run logged, read back from its store.
+its own SQLite store (written already migrated); started together, always reaped; and what each run logged,
+read back from its store.
 
 The children run the checkout's own code: the working directory and `PYTHONPATH` are its root, so a copy of
 the repository with a planted fault is what runs, not the code of the process that asks.
@@ -20,6 +21,7 @@ from numpy.typing import NDArray
 from experiments.numerics import CORETYPE
 from experiments.store import Store
 from experiments.tracking import PREDICTIONS_ARTIFACT, read_predictions
+from testkit.stores import empty_store
 
 POLL = 0.05  # seconds between looks at the children
 
@@ -79,7 +81,7 @@ def run_children(runs: Sequence[ChildRun], root: Path, work: Path, python: str, 
         for index, run in enumerate(runs):
             directory = work / f"run-{index}"
             directory.mkdir()
-            uri = f"sqlite:///{directory / 'mlflow.db'}"
+            uri = empty_store(directory / "mlflow.db")  # migrated already: the child runs, not MLflow's migrations
             # The store is given twice: the flag for the command, the variable so nothing can fall back to the
             # developer's mlflow.db. PYTHONPATH makes the root's code the code that runs.
             env = {**os.environ, "PYTHONHASHSEED": str(run.hash_seed), "PYTHONPATH": str(root)}

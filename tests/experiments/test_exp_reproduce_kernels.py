@@ -10,11 +10,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import platform
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +23,7 @@ from experiments.cli import DEFAULT_CONFIG, main
 from experiments.reproduce import TOLERANCE, Mode, reproduce
 from experiments.store import Store
 from testkit.paths import ROOT
+from testkit.stores import empty_store
 
 # Forcing a kernel is OpenBLAS on x86-64; elsewhere the tolerance path is what runs, and these tests do not apply.
 pytestmark = pytest.mark.skipif(
@@ -35,12 +34,11 @@ NEVER: Callable[[str], bool] = lambda kernel: False  # noqa: E731 - "this machin
 
 
 @pytest.fixture(scope="module")
-def made_elsewhere(tmp_path_factory: pytest.TempPathFactory, _empty_store: Path) -> tuple[Store, str]:
+def made_elsewhere(tmp_path_factory: pytest.TempPathFactory) -> tuple[Store, str]:
     """A store holding one baseline run computed under `OTHER_KERNEL`, as a colleague's machine would."""
     assert numerics.current().kernel != OTHER_KERNEL, "pick another kernel than this machine's own"
     directory = tmp_path_factory.mktemp("kernels")
-    shutil.copyfile(_empty_store, directory / "mlflow.db")
-    uri = f"sqlite:///{directory / 'mlflow.db'}"
+    uri = empty_store(directory / "mlflow.db")
     done = subprocess.run(
         [sys.executable, "-m", "experiments", "run", str(DEFAULT_CONFIG), "--tracking-uri", uri],
         cwd=ROOT,

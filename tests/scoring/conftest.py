@@ -12,9 +12,9 @@ from service.model_store import load_model_dir
 from service.profile import load_profile
 from testkit.paths import PROFILE_PATH
 from tests.scoring.kit import scorer_for
-from tests.utils.mlflow_stores import _empty_store, store
+from tests.utils.mlflow_stores import store
 
-__all__ = ["_empty_store", "store"]
+__all__ = ["store"]
 
 
 @pytest.fixture(autouse=True)

@@ -14,9 +14,9 @@ import pytest
 from testkit.mlflow_server import STARTUP_SECONDS, MlflowServer, mlflow_cli, serving, start_mlflow_server
 from testkit.postgres import Postgres, running_postgres
 from testkit.process import clean_env
-from tests.utils.mlflow_stores import _empty_store, make_config, store
+from tests.utils.mlflow_stores import make_config, store
 
-__all__ = ["_empty_store", "make_config", "store"]  # the MLflow store fixtures, scoped to this folder
+__all__ = ["make_config", "store"]  # the MLflow store fixtures, scoped to this folder
 
 
 def client_env(url: str) -> dict[str, str]:
@@ -31,9 +31,6 @@ def upgrade_schema(postgres: Postgres) -> None:
     done = subprocess.run([mlflow_cli(), "db", "upgrade", postgres.uri()], env=env, capture_output=True, text=True,
                           timeout=STARTUP_SECONDS, check=False)  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
-
-
-__all__ = ["_empty_store", "make_config", "store"]  # the MLflow store fixtures, scoped to this folder
 
 
 @contextlib.contextmanager

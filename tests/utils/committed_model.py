@@ -28,6 +28,7 @@ from experiments.numerics import NumericEnvironment
 from experiments.reproduce import TOLERANCE, Mode, Plan, plan
 from service.manifest import MODEL_FILE, read_manifest
 from testkit.paths import ROOT
+from testkit.stores import empty_store
 
 # Exactly the documented commands, from the repository root: `python -m experiments run` + `promote`.
 _PRODUCE = """
@@ -54,7 +55,7 @@ def produce(committed: Path, target: Path, kernel: str | None) -> None:
     """Promote a fresh baseline run over a copy of `committed` (so the version numbering is the same), in a
     child process under `kernel` (None: this process's)."""
     shutil.copytree(committed, target)
-    store = f"sqlite:///{target.parent / 'mlflow.db'}"
+    store = empty_store(target.parent / "mlflow.db")
     env = {**os.environ, "MLFLOW_TRACKING_URI": store}
     if kernel is not None:
         env[numerics.CORETYPE] = kernel

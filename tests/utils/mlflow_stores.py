@@ -1,8 +1,7 @@
 """MLflow store fixtures for the experiment and team tests: a private store per test, and config files to run.
 Imported by the conftest of each folder that needs them, so they are scoped to it.
 
-A fresh MLflow SQLite store runs its schema migrations (~3 s). One migrated, empty database is built per
-session and copied for each test, so every test still gets its own store, at ~0.1 s.
+Every test gets its own store, written from the one migrated per process (testkit.stores).
 """
 
 from __future__ import annotations
@@ -16,26 +15,19 @@ import pytest
 
 from experiments.store import Store
 from testkit.paths import ROOT
+from testkit.stores import empty_store
 
 CONFIGS = ROOT / "experiments" / "configs"
 DATA_PATH = ROOT / "data" / "telco_customer_churn.csv"
 
 
-@pytest.fixture(scope="session")
-def _empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    database = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
-    Store(f"sqlite:///{database}").client.search_experiments()  # creates and migrates the schema
-    return database
-
-
 @pytest.fixture
-def store(tmp_path: Path, _empty_store: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
     """A private SQLite store with its artifacts beside it; the default URI points here too, so nothing a
     test does can reach the developer's own `mlflow.db`."""
     directory = tmp_path / "mlflow"
     directory.mkdir()
-    shutil.copyfile(_empty_store, directory / "mlflow.db")
-    uri = f"sqlite:///{directory / 'mlflow.db'}"
+    uri = empty_store(directory / "mlflow.db")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     yield Store.at(uri)
     while mlflow.active_run() is not None:  # a failed test must not leave a run open for the next one

@@ -1,8 +1,10 @@
 """The harness kit itself: a clean environment, settings by field name, a stop that escalates to SIGKILL and
-returns the exit status, and a failed start that says why (its log) as soon as the process exits."""
+returns the exit status, a failed start that says why (its log) as soon as the process exits, and empty MLflow
+stores that are already migrated."""
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -11,6 +13,7 @@ import pytest
 
 from testkit.process import DidNotStart, clean_env, start
 from testkit.service import launch, settings_env
+from testkit.stores import empty_store
 
 # Ignores SIGTERM, says so, then waits: only SIGKILL ends it.
 STUBBORN = (
@@ -60,3 +63,16 @@ def test_a_failed_start_fails_at_once_with_the_services_log(tmp_path: Path) -> N
         pass  # pragma: no cover - never entered
     assert time.monotonic() - started < 30, "waited for the deadline instead of the exit"
     assert "refusing to start" in str(failed.value)
+
+
+def test_an_empty_store_is_migrated_and_each_is_its_own_file(tmp_path: Path) -> None:
+    """Migrated before MLflow ever opens it (the CPU it saves); its own file: nothing one test or child logs
+    reaches another's store."""
+    first, second = tmp_path / "a.db", tmp_path / "b.db"
+    assert empty_store(first) == f"sqlite:///{first}"
+    empty_store(second)
+    with sqlite3.connect(first) as db:
+        assert len(db.execute("SELECT version_num FROM alembic_version").fetchall()) == 1
+        db.execute("INSERT INTO experiments (name, lifecycle_stage) VALUES ('only-here', 'active')")
+    with sqlite3.connect(second) as db:
+        assert db.execute("SELECT count(*) FROM experiments WHERE name = 'only-here'").fetchone() == (0,)

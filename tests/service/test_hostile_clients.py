@@ -10,9 +10,11 @@ import random
 import shutil
 import socket
 import statistics
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -22,8 +24,10 @@ from service.manifest import MODEL_FILE
 from service.server import MAX_HEAD_BYTES
 from testkit.client import Answer, fetch
 from testkit.customers import customer
-from testkit.net import HOST
+from testkit.net import HOST, accepts_connections, free_port
+from testkit.process import clean_env, running, start
 from testkit.service import Service, launch
+from tests.utils.workers import planted_service
 
 pytestmark = [pytest.mark.slow, pytest.mark.long(21)]
 
@@ -33,12 +37,20 @@ JSON = {"Content-Type": "application/json"}
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory, _session_model_dir: Path) -> Iterator[Service]:
-    work = tmp_path_factory.mktemp("hostile")
-    model_dir = work / "models" / "churn"
-    shutil.copytree(_session_model_dir, model_dir)
+def model_dir(tmp_path_factory: pytest.TempPathFactory, _session_model_dir: Path) -> Path:
+    """The module's own copy of the model (a test moves its file away and back)."""
+    copy = tmp_path_factory.mktemp("hostile") / "models" / "churn"
+    shutil.copytree(_session_model_dir, copy)
+    return copy
+
+
+@pytest.fixture(scope="module")
+def service(model_dir: Path) -> Iterator[Service]:
     with launch(
-        work, model_dir=model_dir, client_timeout_seconds=CLIENT_TIMEOUT, reload_interval_seconds=3600
+        model_dir.parent.parent,
+        model_dir=model_dir,
+        client_timeout_seconds=CLIENT_TIMEOUT,
+        reload_interval_seconds=3600,
     ) as running:
         yield running
 
@@ -91,12 +103,12 @@ def _worst_bodies() -> dict[str, tuple[str, bytes]]:
     }
 
 
-def _probe_liveness(port: int, stop: threading.Event, latencies: list[float]) -> None:
+def _probe(port: int, path: str, stop: threading.Event, latencies: list[float]) -> None:
     connection = http.client.HTTPConnection(HOST, port, timeout=10)
     try:
         while not stop.is_set():
             started = time.perf_counter()
-            connection.request("GET", "/health/live")
+            connection.request("GET", path)
             response = connection.getresponse()
             response.read()
             latencies.append(time.perf_counter() - started)
@@ -105,39 +117,83 @@ def _probe_liveness(port: int, stop: threading.Event, latencies: list[float]) ->
         connection.close()
 
 
-def test_the_worst_bodies_do_not_hold_the_event_loop(service: Service) -> None:
+# The peer: an idle HTTP server that does nothing but answer, probed in the same seconds as the service. What it
+# waits, the loaded host's scheduler made it wait (on two cores beside the suite's workers: 13 ms p99 quiet, and
+# more than 100 ms at times under load), so that part of the service's wait is not the service's.
+PEER = """
+import http.server, sys
+class Answer(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        self.send_response(204)
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Answer).serve_forever()
+"""
+
+
+@dataclass(frozen=True)
+class Liveness:
+    statuses: dict[str, int]
+    p99: float  # /health/live while the worst bodies are sent
+    peer_p99: float  # the idle peer, probed in the same seconds
+
+    @property
+    def figures(self) -> str:
+        return f"/health/live p99 {self.p99 * 1000:.1f} ms, the idle peer's {self.peer_p99 * 1000:.1f} ms"
+
+
+def _liveness_under_the_worst_bodies(port: int, work: Path) -> Liveness:
     bodies = _worst_bodies()
-    quiet: list[float] = []
-    stop = threading.Event()
-    prober = threading.Thread(target=_probe_liveness, args=(service.port, stop, quiet))
-    prober.start()
-    time.sleep(1.0)  # a second of probes with nothing else running: the peer figure for the ratio
-    stop.set()
-    prober.join()
-    busy: list[float] = []
-    stop.clear()
-    prober = threading.Thread(target=_probe_liveness, args=(service.port, stop, busy))
-    prober.start()
-    statuses = {}
-    try:
-        for name, (path, body) in bodies.items():
-            for _ in range(2):
-                statuses[name] = fetch(service.port, "POST", path, body, headers=JSON, timeout=60).status
-    finally:
-        stop.set()
-        prober.join()
-    assert statuses == {
+    peer_port = free_port()
+    peer = start("the idle peer", [sys.executable, "-c", PEER, str(peer_port)], log_path=work / "peer.log",
+                 env=clean_env())  # fmt: skip
+    with running(peer, lambda: accepts_connections(peer_port), 30.0, "the idle peer"):
+        stop = threading.Event()
+        latencies: dict[int, list[float]] = {port: [], peer_port: []}
+        probers = [
+            threading.Thread(target=_probe, args=(p, "/health/live", stop, found)) for p, found in latencies.items()
+        ]
+        for prober in probers:
+            prober.start()
+        statuses = {}
+        try:
+            for name, (path, body) in bodies.items():
+                for _ in range(2):
+                    statuses[name] = fetch(port, "POST", path, body, headers=JSON, timeout=60).status
+        finally:
+            stop.set()
+            for prober in probers:
+                prober.join()
+    p99, peer_p99 = (statistics.quantiles(latencies[p], n=100)[98] for p in (port, peer_port))
+    return Liveness(statuses, p99, peer_p99)
+
+
+def test_the_worst_bodies_do_not_hold_the_event_loop(service: Service, tmp_path: Path) -> None:
+    """Issue 14: p99 under 100 ms, beyond what the host's scheduler makes an idle peer wait in the same seconds."""
+    measured = _liveness_under_the_worst_bodies(service.port, tmp_path)
+    print(measured.figures)
+    assert measured.statuses == {
         "10,000 empty rows": 422,
         "200,000 unknown keys": 422,
         "10,000 valid rows": 200,
         "8 MiB of zeros": 413,
         "1 MB field name": 422,
     }
-    p99 = statistics.quantiles(busy, n=100)[98]
-    quiet_p99 = statistics.quantiles(quiet, n=100)[98]
-    figures = f"p99 {p99 * 1000:.1f} ms (max {max(busy) * 1000:.1f} ms, {len(busy)} probes)"
-    print(f"/health/live under the worst bodies: {figures}; quiet: p99 {quiet_p99 * 1000:.1f} ms")
-    assert p99 < LIVENESS_P99, figures
+    assert measured.p99 - measured.peer_p99 < LIVENESS_P99, measured.figures
+
+
+def test_bodies_parsed_in_a_thread_instead_of_the_worker_process_are_caught(tmp_path: Path, model_dir: Path) -> None:
+    """The fault the offload process exists for: json.loads and pydantic hold the GIL for a whole call, so from a
+    thread the loop waits for each large body (README: 280 ms for 200,000 unknown keys)."""
+    command = planted_service(
+        tmp_path, "service/dataplane.py", "            if offloaded:\n", "            if False:\n"
+    )
+    with launch(tmp_path, command=command, model_dir=model_dir) as planted:
+        measured = _liveness_under_the_worst_bodies(planted.port, tmp_path)
+    print(measured.figures)
+    assert measured.p99 - measured.peer_p99 >= LIVENESS_P99, measured.figures
 
 
 def test_error_collection_is_bounded_and_counts_the_rest(service: Service) -> None:

@@ -75,7 +75,7 @@ def _read_back(store: Store) -> tuple[str, dict[str, float], NDArray[np.int64], 
 def run_children(runs: Sequence[ChildRun], root: Path, work: Path, python: str, timeout: float) -> list[Logged]:
     """Start every run at once (separate stores: no shared SQLite file to lock), wait for all, read them back."""
     started = time.perf_counter()
-    children: list[tuple[subprocess.Popen[bytes], Path]] = []
+    children: list[tuple[subprocess.Popen[bytes], Path, str]] = []
     ended: dict[int, float] = {}  # child index -> seconds from the start to its exit
     try:
         for index, run in enumerate(runs):
@@ -91,27 +91,26 @@ def run_children(runs: Sequence[ChildRun], root: Path, work: Path, python: str, 
             command = [python, "-m", "experiments", "run", str(run.config), "--tracking-uri", uri]
             with (directory / "output.txt").open("wb") as output:
                 process = subprocess.Popen(command, cwd=root, env=env, stdout=output, stderr=subprocess.STDOUT)
-            children.append((process, directory))
+            children.append((process, directory, uri))
         # Polled, not waited on one by one, so each child's own wall time is measured.
         while len(ended) < len(children) and time.perf_counter() - started < timeout:
-            for index, (process, _) in enumerate(children):
+            for index, (process, _, _) in enumerate(children):
                 if index not in ended and process.poll() is not None:
                     ended[index] = time.perf_counter() - started
             time.sleep(POLL)
     finally:
-        for process, _ in children:  # a child still running at the timeout (or on an error here) is killed
+        for process, _, _ in children:  # a child still running at the timeout (or on an error here) is killed
             if process.poll() is None:
                 process.kill()
                 process.wait()
     return [
-        _logged(run, process.returncode if index in ended else None, ended.get(index, timeout), directory)
-        for index, (run, (process, directory)) in enumerate(zip(runs, children, strict=True))
+        _logged(run, process.returncode if index in ended else None, ended.get(index, timeout), directory, uri)
+        for index, (run, (process, directory, uri)) in enumerate(zip(runs, children, strict=True))
     ]
 
 
-def _logged(run: ChildRun, code: int | None, seconds: float, directory: Path) -> Logged:
+def _logged(run: ChildRun, code: int | None, seconds: float, directory: Path, uri: str) -> Logged:
     text = (directory / "output.txt").read_text(encoding="utf-8", errors="replace")
-    uri = f"sqlite:///{directory / 'mlflow.db'}"
     try:
         run_id, metrics, rows, probabilities = _read_back(Store.at(uri))
     except Exception as exc:  # an unreadable store (no run, no artifact) is reported, never a crash of the check

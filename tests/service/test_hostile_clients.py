@@ -103,12 +103,12 @@ def _worst_bodies() -> dict[str, tuple[str, bytes]]:
     }
 
 
-def _probe(port: int, path: str, stop: threading.Event, latencies: list[float]) -> None:
+def _probe_liveness(port: int, stop: threading.Event, latencies: list[float]) -> None:
     connection = http.client.HTTPConnection(HOST, port, timeout=10)
     try:
         while not stop.is_set():
             started = time.perf_counter()
-            connection.request("GET", path)
+            connection.request("GET", "/health/live")
             response = connection.getresponse()
             response.read()
             latencies.append(time.perf_counter() - started)
@@ -152,9 +152,7 @@ def _liveness_under_the_worst_bodies(port: int, work: Path) -> Liveness:
     with running(peer, lambda: accepts_connections(peer_port), 30.0, "the idle peer"):
         stop = threading.Event()
         latencies: dict[int, list[float]] = {port: [], peer_port: []}
-        probers = [
-            threading.Thread(target=_probe, args=(p, "/health/live", stop, found)) for p, found in latencies.items()
-        ]
+        probers = [threading.Thread(target=_probe_liveness, args=(p, stop, found)) for p, found in latencies.items()]
         for prober in probers:
             prober.start()
         statuses = {}

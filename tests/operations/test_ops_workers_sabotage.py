@@ -58,3 +58,11 @@ def test_a_worker_with_remembered_readiness_is_caught(tmp_path: Path, model_dir:
         counts = functools.partial(counted_by_worker, directory, "churn_http_requests_total", route="/health")
         failures = until_both_answered(lambda: health_failures(service), counts)
     assert failures, "every /health answered 503"
+
+
+def test_a_worker_that_never_answers_is_a_failure_once_the_time_is_up() -> None:
+    """The spread check's own bound: rounds that all pass, but only one worker ever counts, end in a failure."""
+    answered = iter(range(1, 1_000_000))
+    failures = until_both_answered(lambda: [], lambda: {"101": float(next(answered)), "102": 0.0}, seconds=0.2)
+    assert len(failures) == 1, failures
+    assert " s not every worker had answered: " in failures[0], failures

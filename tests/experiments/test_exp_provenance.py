@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-import experiments.provenance
 from experiments.provenance import (
     LOCK_FILE,
     MODEL_PACKAGES,
@@ -45,7 +44,7 @@ def test_the_git_state_is_the_checkouts(tmp_path: Path) -> None:
 
 
 def test_without_git_the_state_is_unknown_not_invented(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(experiments.provenance.shutil, "which", lambda _: None)
+    monkeypatch.setattr("experiments.provenance.shutil.which", lambda _: None)
     assert git_state() == {"git.commit": "unknown", "git.dirty": "unknown"}
 
 

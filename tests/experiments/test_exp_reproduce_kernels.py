@@ -16,7 +16,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import sklearn.model_selection
 
+import experiments.data
+import experiments.pipeline
 from experiments import numerics
 from experiments import train as train_module
 from experiments.cli import DEFAULT_CONFIG, main
@@ -104,7 +107,7 @@ def test_bit_identity_is_demanded_where_the_kernel_can_run(made_elsewhere: tuple
 
 
 def _one_training_row_changed(monkeypatch: pytest.MonkeyPatch) -> None:
-    load = train_module.load_dataset
+    load = experiments.data.load_dataset
 
     def changed(*args: Any, **kwargs: Any) -> Any:
         dataset = load(*args, **kwargs)
@@ -116,7 +119,7 @@ def _one_training_row_changed(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _another_c(monkeypatch: pytest.MonkeyPatch) -> None:
-    build = train_module.build_pipeline
+    build = experiments.pipeline.build_pipeline
 
     def stronger(*args: Any, **kwargs: Any) -> Any:
         pipeline = build(*args, **kwargs)
@@ -126,7 +129,7 @@ def _another_c(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _unseeded_split(monkeypatch: pytest.MonkeyPatch) -> None:
-    split = train_module.train_test_split
+    split = sklearn.model_selection.train_test_split
 
     def unseeded(*args: Any, **kwargs: Any) -> Any:
         return split(*args, **{**kwargs, "random_state": None})

@@ -61,9 +61,11 @@ def test_promotion_waits_for_shadow_evidence_and_names_what_is_missing(
     assert read_manifest(challenger_dir).mlflow_run_id == variant.run_id
     assert store.client.get_model_version_by_alias("churn", CHAMPION).run_id == champion.run_id  # untouched
     profile, sha256 = load_profile(PROFILE_PATH)
-    scorers = [scorer_for(load_model_dir(d, sha256, tuple(profile.features))) for d in (champion_dir, challenger_dir)]
+    champion_scorer, challenger_scorer = (
+        scorer_for(load_model_dir(d, sha256, tuple(profile.features))) for d in (champion_dir, challenger_dir)
+    )
     for week in ("2026-W49", "2026-W50"):
-        make_list(ListJob(DATA, tmp_path / week, archive, "command", week=week), *scorers)
+        make_list(ListJob(DATA, tmp_path / week, archive, "command", week=week), champion_scorer, challenger_scorer)
     with pytest.raises(PromotionRefused) as refused:
         promote(store, variant.run_id, champion_dir, PROFILE_PATH, archive=archive)
     assert "0 weeks with realised outcomes, the floor is 1" in str(refused.value)

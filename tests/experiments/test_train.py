@@ -49,7 +49,7 @@ def test_baseline_metrics_are_those_of_a_useful_model(baseline_result: TrainResu
     "name", ["RandomForestClassifier", "GradientBoostingClassifier", "HistGradientBoostingClassifier"]
 )
 def test_the_seed_reaches_the_estimator(baseline_result: TrainResult, name: str) -> None:
-    config = _with(baseline_result.config, estimator=EstimatorConfig(name=name))  # type: ignore[arg-type]
+    config = _with(baseline_result.config, estimator=EstimatorConfig(name=name))
     assert build_estimator(config).get_params()["random_state"] == config.seed
 
 

@@ -10,6 +10,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,7 +43,7 @@ def keyed(
     tmp_path = tmp_path_factory.mktemp(f"access-{request.param}")
     model_dir = tmp_path / "models" / "churn"
     shutil.copytree(_session_model_dir, model_dir)
-    settings: dict[str, object]
+    settings: dict[str, Any]  # Settings fields, passed through to the service's environment
     if request.param == "env":
         settings = {"api_keys": PREDICT_KEY, "admin_keys": ADMIN_KEY}
     else:
@@ -93,7 +94,7 @@ def test_probes_and_metrics_stay_open_and_no_key_reaches_the_log(keyed: Service)
     assert ADMIN_KEY not in log
 
 
-def _refused(tmp_path: Path, port: int, **settings: object) -> tuple[int, str, float]:
+def _refused(tmp_path: Path, port: int, **settings: Any) -> tuple[int, str, float]:
     """Start the service expecting it to refuse; its exit status, log and seconds taken. Never left running."""
     started = time.monotonic()
     service = start_service(tmp_path, port=port, **settings)

@@ -69,8 +69,9 @@ def test_sigterm_finishes_the_request_in_flight_refuses_new_ones_and_exits_0(
     tmp_path: Path, model_dir: Path, held: tuple[Path, Path], request: pytest.FixtureRequest
 ) -> None:
     started, release = held
-    settings = {"shutdown_grace_seconds": GRACE_SECONDS, "request_timeout_seconds": 60}
-    with launch(tmp_path, model_dir=model_dir, **settings) as service:
+    with launch(
+        tmp_path, model_dir=model_dir, shutdown_grace_seconds=GRACE_SECONDS, request_timeout_seconds=60
+    ) as service:
         in_flight, sent = _signal_during_request(service, started)
 
         wait_for(lambda: not accepts_connections(service.port), 3, "the listening socket to close after SIGTERM")

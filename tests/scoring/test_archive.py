@@ -20,8 +20,8 @@ from scoring.runs import Selection
 from scoring.tracking import LISTS_EXPERIMENT
 from scoring.weekly import Scorer
 from service.settings import Settings
-from testkit.paths import PROFILE_PATH
-from tests.scoring.kit import DATA, weekly
+from testkit.paths import DATA, PROFILE_PATH
+from tests.scoring.kit import weekly
 from tests.utils.clients import client_with
 
 WEEK = "2026-W49"

@@ -17,8 +17,8 @@ from service.manifest import MANIFEST_FILE, read_manifest
 from service.model_store import ModelLoadError, load_model_dir
 from service.profile import load_profile
 from service.reference import REFERENCE_FILE, Reference
-from testkit.paths import PROFILE_PATH
-from tests.scoring.kit import DATA, data_rows, scorer_for, weekly, write_csv
+from testkit.paths import DATA, PROFILE_PATH
+from tests.scoring.kit import data_rows, scorer_for, weekly, write_csv
 
 PROFILE, PROFILE_SHA256 = load_profile(PROFILE_PATH)
 FEATURES = tuple(PROFILE.features)

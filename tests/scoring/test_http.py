@@ -11,7 +11,8 @@ from fastapi.testclient import TestClient
 
 from service.settings import Settings
 from testkit.customers import customer
-from tests.scoring.kit import DATA, data_rows, write_csv
+from testkit.paths import DATA
+from tests.scoring.kit import data_rows, write_csv
 from tests.utils.clients import client_with
 from tests.utils.problems import assert_problem
 

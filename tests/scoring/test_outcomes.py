@@ -24,8 +24,8 @@ from scoring.runs import Selection
 from scoring.weekly import Scorer
 from service.model_store import load_model_dir
 from service.profile import sha256_file
-from testkit.paths import PROFILE_PATH
-from tests.scoring.kit import DATA, data_rows, scorer_for, write_csv
+from testkit.paths import DATA, PROFILE_PATH
+from tests.scoring.kit import data_rows, scorer_for, write_csv
 from tests.utils.models import publish_bytes
 from tests.utils.profile import PROFILE
 

@@ -19,8 +19,7 @@ from scoring.cli import main
 from scoring.report import render
 from service.settings import Settings
 from testkit.customers import customer
-from testkit.paths import PROFILE_PATH
-from tests.scoring.kit import DATA
+from testkit.paths import DATA, PROFILE_PATH
 from tests.utils.clients import client_with
 from tests.utils.models import exploding, publish, publish_bytes, retrained
 

@@ -19,8 +19,8 @@ import pytest
 from scoring.cli import main
 from scoring.spark import PARTITION_BYTES, SparkEngine, session
 from scoring.weekly import Scorer
-from testkit.paths import PROFILE_PATH
-from tests.scoring.kit import DATA, data_rows, planted_export, weekly, write_csv, write_parquet
+from testkit.paths import DATA, PROFILE_PATH
+from tests.scoring.kit import data_rows, planted_export, weekly, write_csv, write_parquet
 
 pytestmark = [pytest.mark.slow, pytest.mark.long(40)]  # measured: 39.6 s on one worker
 SPLIT_BYTES = 128 << 10

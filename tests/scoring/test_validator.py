@@ -18,8 +18,8 @@ from service.schemas import build_customer_model
 from service.validation import Validator
 from testkit.customers import consistent, customer
 from tests.scoring.kit import text
-from tests.utils.contract_cases import CASES, NUMERIC, numeric_cases
-from tests.utils.profile import PROFILE
+from tests.utils.contract_cases import CASES, numeric_cases
+from tests.utils.profile import NUMERIC, PROFILE
 
 CUSTOMER = build_customer_model(PROFILE)
 VALIDATOR = Validator(PROFILE, CUSTOMER, MAX_BATCH)

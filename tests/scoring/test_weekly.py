@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -22,8 +23,8 @@ from scoring.header import UnusableInput
 from scoring.validate import json_value
 from scoring.weekly import Scorer
 from service.profile import CategoricalFeature
-from testkit.paths import PROFILE_PATH, ROOT
-from tests.scoring.kit import DATA, data_rows, planted_export, weekly, write_csv, write_parquet
+from testkit.paths import DATA, PROFILE_PATH, ROOT
+from tests.scoring.kit import data_rows, planted_export, weekly, write_csv, write_parquet
 
 SNAKE = dict(COLUMNS)
 
@@ -101,7 +102,7 @@ def test_the_list_has_the_probabilities_of_predict(scorer: Scorer, client: TestC
     rows = data_rows()[:2000]
     customers = []
     for row in rows:
-        fields = {SNAKE[k]: v for k, v in row.items() if SNAKE[k] != "churn"}
+        fields: dict[str, Any] = {SNAKE[k]: v for k, v in row.items() if SNAKE[k] != "churn"}
         for name in ("senior_citizen", "tenure"):
             fields[name] = int(fields[name])
         for name in ("monthly_charges", "total_charges"):

@@ -104,8 +104,8 @@ def test_a_malformed_keys_file_stops_the_service_from_starting(
 
 def test_roles_are_granted_per_key() -> None:
     ring = KeyRing.build(["p"], ["a"], None)
-    assert ring.roles_for("p") == {Role.PREDICT}
-    assert ring.roles_for("a") == {Role.PREDICT, Role.ADMIN}
+    assert ring.roles_for("p") == frozenset({Role.PREDICT})
+    assert ring.roles_for("a") == frozenset({Role.PREDICT, Role.ADMIN})
     assert ring.roles_for("x") is None
     assert not KeyRing.build([], [], None).enabled
 

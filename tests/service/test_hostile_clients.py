@@ -295,7 +295,7 @@ def test_a_body_shorter_than_its_content_length_is_408_logged_as_a_client_error(
     request = b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{}"
     received, _ = _raw(service.port, request, wait=CLIENT_TIMEOUT + 2)
     problem = _assert_raw_problem(received, 408)
-    lines = [json.loads(line) for line in service.log().splitlines() if problem["request_id"] in line]
+    lines = [json.loads(line) for line in service.log().splitlines() if str(problem["request_id"]) in line]
     assert {line["level"] for line in lines} == {"WARNING", "INFO"}  # "client stalled", then the access line
     assert not any(line["level"] == "ERROR" for line in lines)
     _, series = _metric_series(service.port)

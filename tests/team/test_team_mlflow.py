@@ -13,8 +13,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mlflow import MlflowClient
@@ -269,12 +270,13 @@ def test_the_race_above_deadlocks_when_the_lock_order_differs_between_writers(
     import mlflow.store.tracking.sqlalchemy_store as sql_store  # noqa: PLC0415 - only this test needs the store
 
     monkeypatch.setenv("PGPASSFILE", str(postgres.passfile))
-    store = sql_store.SqlAlchemyStore(postgres.uri(), "file:///nonexistent")
+    untyped: Any = sql_store.SqlAlchemyStore  # MLflow's store has no annotations
+    store = untyped(postgres.uri(), "file:///nonexistent")
     order = threading.local()
 
-    def each_writer_its_own_order(keys: object, **kwargs: object) -> list[str]:
+    def each_writer_its_own_order(keys: Iterable[str], **kwargs: object) -> list[str]:
         # The bug's cause: each writer's keys batched in the order that writer sent them.
-        return sorted(keys, reverse=getattr(order, "descending", False))  # type: ignore[call-overload]
+        return sorted(keys, reverse=getattr(order, "descending", False))
 
     monkeypatch.setattr(sql_store, "sorted", each_writer_its_own_order, raising=False)
     monkeypatch.setattr(sql_store.SqlAlchemyStore, "_log_metrics", sql_store.SqlAlchemyStore._log_metrics_once)

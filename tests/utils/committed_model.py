@@ -96,9 +96,9 @@ def compare(committed: Path, produced: Path, mode: Mode) -> Comparison:
         f"manifest {key}: {other[key]!r} committed, {mine[key]!r} produced" for key in mine if mine[key] != other[key]
     ]
     if mode is not Mode.TOLERANCE:
-        trained = [NumericEnvironment.from_tags(m.numeric_environment) for m in (theirs, ours)]
-        if None in trained or not trained[0].same_libraries(trained[1]) or trained[0].kernels != trained[1].kernels:
-            differences.append(f"trained under {trained[0]} committed, {trained[1]} produced")
+        before, after = (NumericEnvironment.from_tags(m.numeric_environment) for m in (theirs, ours))
+        if before is None or after is None or not before.same_libraries(after) or before.kernels != after.kernels:
+            differences.append(f"trained under {before} committed, {after} produced")
         if not same_bytes:
             differences.append(f"{MODEL_FILE}: the committed bytes are not what the commands produce")
         return Comparison(mode, same_bytes, differences)

@@ -7,9 +7,7 @@ import math
 from typing import Any
 
 from testkit.customers import consistent, customer
-from tests.utils.profile import CATEGORICAL, INTEGER, NUMBER, PROFILE
-
-NUMERIC = {**INTEGER, **NUMBER}
+from tests.utils.profile import CATEGORICAL, INTEGER, NUMERIC, PROFILE
 
 
 def numeric_cases(name: str) -> list[Any]:

@@ -96,9 +96,9 @@ def compare(committed: Path, produced: Path, mode: Mode) -> Comparison:
         f"manifest {key}: {other[key]!r} committed, {mine[key]!r} produced" for key in mine if mine[key] != other[key]
     ]
     if mode is not Mode.TOLERANCE:
-        before, after = (NumericEnvironment.from_tags(m.numeric_environment) for m in (theirs, ours))
-        if before is None or after is None or not before.same_libraries(after) or before.kernels != after.kernels:
-            differences.append(f"trained under {before} committed, {after} produced")
+        was, now = (NumericEnvironment.from_tags(m.numeric_environment) for m in (theirs, ours))  # committed, produced
+        if was is None or now is None or not was.same_libraries(now) or was.kernels != now.kernels:
+            differences.append(f"trained under {was} committed, {now} produced")
         if not same_bytes:
             differences.append(f"{MODEL_FILE}: the committed bytes are not what the commands produce")
         return Comparison(mode, same_bytes, differences)

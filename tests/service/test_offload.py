@@ -64,8 +64,8 @@ def test_a_body_stays_in_the_region_until_the_worker_is_done_even_if_its_request
             for _ in range(5):
                 await asyncio.sleep(0)  # room for the next request to write, were the region free
             region = offload._region
-            kept = region is not None and region.buf is not None and bytes(region.buf[: len(slow)]) == slow
-            kept = kept and not submitted[0].done()
+            buffer = region.buf if region is not None else None
+            kept = buffer is not None and bytes(buffer[: len(slow)]) == slow and not submitted[0].done()
             return kept, await following
         finally:
             offload.stop()

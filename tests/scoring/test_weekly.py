@@ -4,6 +4,7 @@ the same probabilities as /predict, exit statuses 0/3/2 and never a traceback.""
 from __future__ import annotations
 
 import csv
+import hashlib
 import itertools
 import json
 import subprocess
@@ -79,6 +80,25 @@ def test_the_ranking_is_exact_whatever_the_chunk_size(
     assert [int(r["rank"]) for r in listed] == list(range(1, len(listed) + 1))
     pairs = itertools.pairwise(listed)
     assert all(int(a["line"]) < int(b["line"]) for a, b in pairs if a["probability"] == b["probability"])
+
+
+@pytest.mark.parametrize("end", ["\n", "\r\n"], ids=["lf", "crlf"])
+def test_every_line_number_holds_whatever_the_chunks_and_the_line_ends(
+    scorer: Scorer, tmp_path: Path, end: str
+) -> None:
+    """Chunks of a few lines (a chunk edge beside every kind of bad row) number every row as one chunk does,
+    CRLF as LF, and the digest is still the whole file's."""
+    source, planted = planted_export(tmp_path)
+    lines = source.read_text(encoding="utf-8").splitlines()
+    export = tmp_path / f"planted-{end!r}.csv"
+    export.write_bytes(end.join(lines).encode() + end.encode())
+    whole = weekly(scorer, source, tmp_path / "whole", max_rejected_share=1.0)
+    chunks = weekly(scorer, export, tmp_path / "chunks", max_rejected_share=1.0, chunk_bytes=1000)
+    for name in ("at_risk.csv", "rejected.csv"):
+        assert (tmp_path / "whole" / name).read_bytes() == (tmp_path / "chunks" / name).read_bytes()
+    assert {int(r["line"]) for r in _read(tmp_path / "chunks" / "rejected.csv")} == set(planted)
+    assert chunks.summary["rows"] == whole.summary["rows"]
+    assert chunks.summary["input"]["sha256"] == hashlib.sha256(export.read_bytes()).hexdigest()
 
 
 def test_both_headers_and_parquet_give_the_same_list(scorer: Scorer, tmp_path: Path) -> None:

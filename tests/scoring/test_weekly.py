@@ -9,6 +9,7 @@ import itertools
 import json
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from scoring.validate import json_value
 from scoring.weekly import Scorer
 from service.profile import CategoricalFeature
 from testkit.paths import DATA, PROFILE_PATH, ROOT
+from testkit.process import clean_env
 from tests.scoring.kit import data_rows, planted_export, weekly, write_csv, write_parquet
 
 SNAKE = dict(COLUMNS)
@@ -245,6 +247,37 @@ def test_exit_statuses_without_a_traceback(
     assert done.returncode == 2
     assert done.stderr.startswith("error: cannot read")
     assert len(done.stderr.splitlines()) == 1
+
+
+# Records the BLAS threads each chunk is scored under, then runs the real command in this process.
+BLAS_SPY = textwrap.dedent(
+    """
+    import json, sys
+    from threadpoolctl import threadpool_info
+    from scoring import cli, weekly
+
+    def blas_threads():
+        return max(pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas")
+
+    seen, score = [], weekly.score_chunk
+    weekly.score_chunk = lambda scorer, chunk: seen.append(blas_threads()) or score(scorer, chunk)
+    before = blas_threads()
+    status = cli.main(["weekly", *sys.argv[1:], "--no-report"])
+    print(json.dumps({"before": before, "seen": sorted(set(seen)), "after": blas_threads(), "status": status}))
+    """
+)
+
+
+def test_the_command_scores_on_one_blas_thread_whatever_the_environment_allows(tmp_path: Path) -> None:
+    """Two threads score side by side already: a BLAS pool under each only spins. The limit is the command's
+    own (a user need not export OPENBLAS_NUM_THREADS=1) and is lifted when it returns."""
+    command = [sys.executable, "-c", BLAS_SPY, str(DATA), "--out", str(tmp_path / "out"),
+               "--archive", str(tmp_path / "lists")]  # fmt: skip
+    done = subprocess.run(command, cwd=ROOT, env=clean_env({"OPENBLAS_NUM_THREADS": "2", "OMP_NUM_THREADS": "2"}),
+                          capture_output=True, text=True, timeout=120, check=True)  # fmt: skip
+    threads = json.loads(done.stdout.splitlines()[-1])
+    assert threads["before"] == 2, threads  # the environment allows two
+    assert threads == {"before": 2, "seen": [1], "after": 2, "status": 0}
 
 
 def test_duplicates_are_exact_even_when_every_hash_collides(

@@ -20,7 +20,6 @@ from typing import Any
 
 from benchmarks.batch import generate
 from scoring import runs, weekly
-from scoring.cli import MAX_BATCH
 from scoring.explain import Explainer
 from scoring.header import Header
 from scoring.read import ExportReader
@@ -31,7 +30,7 @@ from service.model_store import load_model_dir
 from service.profile import load_profile
 from service.schemas import build_customer_model
 from service.settings import Settings
-from service.validation import Validator
+from service.validation import MAX_BATCH, Validator
 
 SPENT: defaultdict[str, float] = defaultdict(float)
 

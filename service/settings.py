@@ -10,6 +10,8 @@ from pydantic import BeforeValidator, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from service.manifest import MODEL_DIR
+from service.profile import PROFILE_FILE
+from service.validation import MAX_BATCH
 
 
 def _split_keys(value: object) -> object:
@@ -38,8 +40,8 @@ class Settings(BaseSettings):
     )
     port: int = Field(default=8000, ge=0, le=65535, description="TCP port to listen on.")
     model_dir: Path = Field(default=MODEL_DIR, description="Model directory (model.joblib + manifest).")
-    data_profile: Path = Field(default=Path("data_profile.json"), description="Profile requests are validated against.")
-    max_batch: int = Field(default=10_000, ge=1, description="Most customers accepted in one batch request.")
+    data_profile: Path = Field(default=PROFILE_FILE, description="Profile requests are validated against.")
+    max_batch: int = Field(default=MAX_BATCH, ge=1, description="Most customers accepted in one batch request.")
     max_body_bytes: int = Field(
         default=8 * 1024 * 1024, ge=1024, description="Largest request body accepted, in bytes (413 above)."
     )

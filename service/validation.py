@@ -28,6 +28,7 @@ from service.errors import ContentTooLarge, FieldError, InvalidInput, MalformedR
 from service.fast_check import FastCheck
 from service.profile import CategoricalFeature, DataProfile
 
+MAX_BATCH = 10_000  # customers in one JSON batch by default (CHURN_MAX_BATCH)
 PER_ROW = 100
 PER_ANSWER = 1000
 CHUNK = 500  # rows validated per pydantic call on the fast path: a few milliseconds of GIL each

@@ -13,12 +13,11 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from experiments.data import COLUMNS
-from scoring.cli import MAX_BATCH
 from scoring.runs import Selection
 from scoring.weekly import Outcome, Scorer, run_weekly
 from service.model_store import LoadedModel
 from service.schemas import build_customer_model
-from service.validation import Validator
+from service.validation import MAX_BATCH, Validator
 from testkit.paths import DATA
 from tests.utils.profile import PROFILE
 

@@ -10,12 +10,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from scoring.cli import MAX_BATCH
 from scoring.validate import NUMBER_PATTERN, ColumnarValidator
 from service.errors import InvalidInput
 from service.profile import CategoricalFeature
 from service.schemas import build_customer_model
-from service.validation import Validator
+from service.validation import MAX_BATCH, Validator
 from testkit.customers import consistent, customer
 from tests.scoring.kit import text
 from tests.utils.contract_cases import CASES, numeric_cases

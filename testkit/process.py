@@ -45,6 +45,15 @@ def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return {**inherited, **(extra or {})}
 
 
+def forget_exported_settings() -> None:
+    """Drop every CHURN_* variable from this process's environment (and so from its children's). The suite and
+    the verification check the committed service on its embedded defaults: a shell's exported settings (tox
+    passes CHURN_* on, for `tox -e serve`) would change every in-process app and command (API keys, limits, a
+    challenger). A check that wants a setting sets it itself."""
+    for name in [name for name in os.environ if name.startswith(STRIPPED_PREFIX)]:
+        del os.environ[name]
+
+
 def wait_for(check: Callable[[], T | None], timeout: float, what: str, interval: float = POLL_SECONDS) -> T:
     """Poll `check` until it returns something truthy, and return that; TimedOut naming `what` after `timeout`."""
     deadline = time.monotonic() + timeout

@@ -3,7 +3,6 @@ in which xdist hands out the files."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections import Counter
 from collections.abc import Iterator
@@ -20,15 +19,12 @@ from service.app import create_app
 from service.profile import DataProfile, load_profile
 from service.settings import Settings
 from testkit.paths import PROFILE_PATH, ROOT
-from testkit.process import STRIPPED_PREFIX
+from testkit.process import forget_exported_settings
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """The suite is hermetic: a shell's exported CHURN_* settings (tox passes them on, for `tox -e serve`) would
-    change every in-process app and command (API keys, limits, a challenger), as `testkit.process.clean_env`
-    already keeps them from the processes the tests start. Tests that want a setting set it themselves."""
-    for name in [name for name in os.environ if name.startswith(STRIPPED_PREFIX)]:
-        del os.environ[name]
+    """The suite is hermetic, as `testkit.process.clean_env` already keeps the processes the tests start."""
+    forget_exported_settings()
 
 
 # Tests whose code under test runs in other processes (real servers, child runs), which coverage does not

@@ -15,6 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from testkit.paths import REPORT, ROOT
+from testkit.process import forget_exported_settings
 from verification.registry import BY_NAME, TARGETS, Target
 from verification.report import failures, table, write_json
 from verification.result import CheckResult, crashed, from_json
@@ -65,6 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown target(s) {', '.join(unknown)}; choose from {', '.join(BY_NAME)}")
     logging.basicConfig(level=logging.ERROR)  # the service's own info/warning lines would bury the table
+    forget_exported_settings()  # the committed service on its embedded defaults, whatever the shell exports
     chosen = [BY_NAME[name] for name in args.targets] if args.targets else list(TARGETS)
     results = run(chosen)
     print(table(results))

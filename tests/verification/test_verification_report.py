@@ -89,6 +89,17 @@ def test_a_target_run_in_a_child_process_reports_back_through_json() -> None:
     assert result.evidence["batch"] is True
 
 
+def test_settings_exported_in_the_shell_do_not_reach_the_checks(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A developer's shell with keys exported (tox passes CHURN_* on): the in-process committed app would answer
+    # every check's request 401 (measured: the contract and valid-input targets failed, 58 failures).
+    monkeypatch.setenv("CHURN_API_KEYS", "a-developers-key")
+    assert cli.main(["valid_input", "--report", str(tmp_path / "r.json")]) == 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["passed"] is True, report
+
+
 def test_only_the_chosen_targets_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     _targets(monkeypatch, Target(1, "one", "p", lambda: _result("one", [])), Target(2, "two", "p", _crash))
     assert cli.main(["one", "--report", str(tmp_path / "r.json")]) == 0

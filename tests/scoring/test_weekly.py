@@ -7,6 +7,7 @@ import csv
 import hashlib
 import itertools
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -268,6 +269,7 @@ BLAS_SPY = textwrap.dedent(
 )
 
 
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="OpenBLAS allows no more threads than cores")
 def test_the_command_scores_on_one_blas_thread_whatever_the_environment_allows(tmp_path: Path) -> None:
     """Two threads score side by side already: a BLAS pool under each only spins. The limit is the command's
     own (a user need not export OPENBLAS_NUM_THREADS=1) and is lifted when it returns."""

@@ -16,6 +16,7 @@ from experiments.data import (
     Dataset,
 )
 from service.profile import (
+    PROFILE_FILE,
     CategoricalFeature,
     Condition,
     DataProfile,
@@ -27,7 +28,7 @@ from service.profile import (
     TargetInfo,
 )
 
-DEFAULT_PROFILE_PATH = Path("data_profile.json")
+DEFAULT_PROFILE_PATH = PROFILE_FILE
 INTERNET_ADDONS = (
     "online_security",
     "online_backup",

@@ -6,11 +6,12 @@ from pathlib import Path
 
 from experiments.columns import DEFAULT_DATA_PATH
 from service.manifest import MODEL_DIR as SERVED_MODEL_DIR
+from service.profile import PROFILE_FILE
 
 ROOT = Path(__file__).resolve().parent.parent
 OPENAPI = ROOT / "openapi.json"
 DATA = ROOT / DEFAULT_DATA_PATH
-PROFILE_PATH = ROOT / "data_profile.json"
+PROFILE_PATH = ROOT / PROFILE_FILE
 MODEL_DIR = ROOT / SERVED_MODEL_DIR
 REQUIREMENTS_IN = ROOT / "requirements.in"
 REQUIREMENTS_TXT = ROOT / "requirements.txt"
